@@ -1,0 +1,163 @@
+package flow
+
+import (
+	"errors"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+var (
+	errBadMAC   = errors.New("flow: bad MAC address, want aa:bb:cc:dd:ee:ff")
+	errBadFlags = errors.New("flow: bad TCP flags, want letters from FSRPAUEC")
+)
+
+// TimeLayout is the record's time format: RFC 3339, UTC, nanoseconds.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// MarshalJSON encodes the record as one JSON object; see AppendJSON.
+func (r *Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
+
+// AppendJSON appends the record as one JSON object (no newline). It is the
+// exporter's hot path, so it writes directly instead of reflecting;
+// TestJSONRoundTrip keeps it in step with the struct tags that
+// encoding/json uses to decode.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, `{"schema":`...)
+	b = appendString(b, r.Schema)
+	b = append(b, `,"id":`...)
+	b = appendString(b, r.ID)
+	b = append(b, `,"community_id":`...)
+	b = appendString(b, r.CommunityID)
+	b = append(b, `,"start":`...)
+	b = appendTime(b, r.Start)
+	b = append(b, `,"end":`...)
+	b = appendTime(b, r.End)
+	b = append(b, `,"duration_s":`...)
+	b = strconv.AppendFloat(b, r.DurationS, 'f', -1, 64)
+	b = append(b, `,"end_reason":`...)
+	b = appendString(b, string(r.EndReason))
+	b = append(b, `,"proto":`...)
+	b = appendString(b, r.Proto)
+	if len(r.VLAN) > 0 {
+		b = append(b, `,"vlan":[`...)
+		for i, v := range r.VLAN {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(v), 10)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"src":`...)
+	b = r.Src.appendJSON(b)
+	b = append(b, `,"dst":`...)
+	b = r.Dst.appendJSON(b)
+	if t := r.TCP; t != nil {
+		b = append(b, `,"tcp":{"src_flags":"`...)
+		b, _ = t.SrcFlags.AppendText(b)
+		b = append(b, `","dst_flags":"`...)
+		b, _ = t.DstFlags.AppendText(b)
+		b = append(b, `","history":`...)
+		b = appendString(b, t.History)
+		b = append(b, '}')
+	}
+	if c := r.ICMP; c != nil {
+		b = append(b, `,"icmp":{"type":`...)
+		b = strconv.AppendUint(b, uint64(c.Type), 10)
+		b = append(b, `,"code":`...)
+		b = strconv.AppendUint(b, uint64(c.Code), 10)
+		b = append(b, '}')
+	}
+	if t := r.Tunnel; t != nil {
+		b = append(b, `,"tunnel":{"type":`...)
+		b = appendString(b, t.Type)
+		b = append(b, `,"src":"`...)
+		b = t.Src.AppendTo(b)
+		b = append(b, `","dst":"`...)
+		b = t.Dst.AppendTo(b)
+		b = append(b, '"')
+		if t.VNI != 0 {
+			b = append(b, `,"vni":`...)
+			b = strconv.AppendUint(b, uint64(t.VNI), 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func (e *Endpoint) appendJSON(b []byte) []byte {
+	b = append(b, `{"ip":"`...)
+	b = e.IP.AppendTo(b)
+	b = append(b, `","port":`...)
+	b = strconv.AppendUint(b, uint64(e.Port), 10)
+	if !e.MAC.IsZero() {
+		b = append(b, `,"mac":"`...)
+		b, _ = e.MAC.AppendText(b)
+		b = append(b, '"')
+	}
+	b = append(b, `,"packets":`...)
+	b = strconv.AppendUint(b, e.Packets, 10)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendUint(b, e.Bytes, 10)
+	b = append(b, `,"payload_bytes":`...)
+	b = strconv.AppendUint(b, e.PayloadBytes, 10)
+	return append(b, '}')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	return append(b, '"')
+}
+
+// appendString appends s as a JSON string, escaping as encoding/json does
+// (invalid UTF-8 becomes U+FFFD), because names and banners come from the
+// wire and may hold anything.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

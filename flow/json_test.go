@@ -1,0 +1,123 @@
+package flow
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// full returns a record with every field set, so the round-trip test notices
+// a field that AppendJSON forgets.
+func full() *Record {
+	return &Record{
+		Schema:      Schema,
+		ID:          "f0123456789abcde",
+		CommunityID: "1:LQU9qZlK+B5F3KDmev6m5PMibrg=",
+		Start:       time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC),
+		End:         time.Date(2024, 5, 1, 12, 0, 3, 5, time.UTC),
+		DurationS:   2.876543216,
+		EndReason:   EndFIN,
+		Proto:       "tcp",
+		VLAN:        []uint16{10, 20},
+		Src: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), Port: 51515, MAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3},
+			Packets: 10, Bytes: 1000, PayloadBytes: 480},
+		Dst: Endpoint{IP: netip.MustParseAddr("2001:db8::1"), Port: 443, MAC: MAC{0, 0x1b, 0x21, 4, 5, 6},
+			Packets: 8, Bytes: 6000, PayloadBytes: 5600},
+		TCP:    &TCP{SrcFlags: FlagSYN | FlagACK | FlagFIN, DstFlags: FlagRST, History: "ShADadFr"},
+		ICMP:   &ICMP{Type: 3, Code: 1},
+		Tunnel: &Tunnel{Type: "vxlan", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), VNI: 42},
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	want := full()
+	assertAllSet(t, reflect.ValueOf(*want), "Record")
+	b := want.AppendJSON(nil)
+	if !json.Valid(b) {
+		t.Fatalf("invalid JSON: %s", b)
+	}
+	var got Record
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if !reflect.DeepEqual(&got, want) {
+		t.Errorf("round trip differs\n got %+v\nwant %+v\njson %s", got, *want, b)
+	}
+}
+
+// assertAllSet fails for every zero-valued field, recursively.
+func assertAllSet(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			t.Errorf("%s is nil in the fixture", path)
+			return
+		}
+		assertAllSet(t, v.Elem(), path)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() || v.Type() == reflect.TypeFor[netip.Addr]() {
+			if v.IsZero() {
+				t.Errorf("%s is zero in the fixture", path)
+			}
+			return
+		}
+		for i := range v.NumField() {
+			assertAllSet(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	default:
+		if v.IsZero() {
+			t.Errorf("%s is zero in the fixture", path)
+		}
+	}
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "q\"b\\s", "ctl\x00\x1f\n\t", "<&>", "bad\xff\xfeutf8", "é中\u2028\u2029", "x\xc3"} {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestOmitted(t *testing.T) {
+	r := full()
+	r.VLAN, r.TCP, r.ICMP, r.Tunnel, r.Src.MAC = nil, nil, nil, nil, MAC{}
+	var m map[string]any
+	if err := json.Unmarshal(r.AppendJSON(nil), &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"vlan", "tcp", "icmp", "tunnel"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("%s present though empty", k)
+		}
+	}
+	if _, ok := m["src"].(map[string]any)["mac"]; ok {
+		t.Error("src.mac present though zero")
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("héllo\x00\xff")
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	r := full()
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = r.AppendJSON(buf[:0])
+	}
+}

@@ -1,0 +1,222 @@
+package flowtable
+
+import (
+	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/decode"
+)
+
+type state uint8
+
+const (
+	open state = iota
+	closing
+)
+
+// direction holds what one endpoint sent.
+type direction struct {
+	packets, bytes, payload uint64
+	flags                   flow.TCPFlags
+	seqEnd                  uint32 // highest sequence number + payload seen
+	seqSeen                 bool
+	finSeen                 bool
+	historySeen             uint16 // bit per history letter already recorded
+}
+
+// entry is one flow. It holds no pointers, so a table of a million of them
+// costs the garbage collector nothing to scan.
+type entry struct {
+	key        flow.Key // canonical
+	srcIsB     bool     // the initiator is key.Dst (the canonical key's second endpoint)
+	state      state
+	rst        bool
+	icmpOneWay bool
+	icmpType   uint8
+	icmpCode   uint8
+	nhistory   uint8
+	history    [24]byte
+	first      int64
+	last       int64
+	closeAt    int64
+	prev, next int32
+	mac        [2]flow.MAC // initiator, responder
+	dir        [2]direction
+	tunnel     tunnelInfo
+}
+
+type tunnelInfo struct {
+	Type     decode.TunnelType
+	Src, Dst flow.Addr
+	VNI      uint32
+}
+
+// endpoints returns the initiator's and responder's addresses.
+func (e *entry) endpoints() (flow.Addr, flow.Addr) {
+	if e.srcIsB {
+		return e.key.Dst, e.key.Src
+	}
+	return e.key.Src, e.key.Dst
+}
+
+func (e *entry) endReason() flow.EndReason {
+	if e.rst {
+		return flow.EndRST
+	}
+	return flow.EndFIN
+}
+
+// reset starts a new record for the flow with packet p, which travels
+// against the canonical key when swapped.
+func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
+	key := e.key
+	*e = entry{key: key, first: p.TS, last: p.TS, prev: none, next: none}
+	// The initiator is the sender of the first packet, except that a
+	// SYN-ACK names its receiver, and a TCP segment or UDP datagram sent
+	// from a well-known port (< 1024) to an ephemeral one (>= 1024) is
+	// taken as a reply whose request we missed (as Zeek's likely-server-
+	// port heuristic does).
+	senderIsInitiator := true
+	switch p.Key.Proto {
+	case flow.ProtoTCP:
+		if p.TCPFlags&flow.FlagSYN != 0 {
+			senderIsInitiator = p.TCPFlags&flow.FlagACK == 0
+		} else {
+			senderIsInitiator = !looksLikeReply(p.Key.SrcPort, p.Key.DstPort)
+		}
+	case flow.ProtoUDP:
+		senderIsInitiator = !looksLikeReply(p.Key.SrcPort, p.Key.DstPort)
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		e.icmpType, e.icmpCode, e.icmpOneWay = p.ICMPType, p.ICMPCode, p.ICMPOneWay
+		senderIsInitiator = !isICMPReply(p.Key.Proto, p.ICMPType)
+	}
+	e.srcIsB = swapped == senderIsInitiator
+	if !senderIsInitiator && p.Key.Proto == flow.ProtoTCP {
+		e.addHistory(0, '^')
+	}
+	if tun != nil {
+		e.tunnel = tunnelInfo{Type: tun.Type, Src: tun.Key.Src, Dst: tun.Key.Dst, VNI: tun.VNI}
+	}
+}
+
+func looksLikeReply(sport, dport uint16) bool { return sport < 1024 && dport >= 1024 }
+
+func isICMPReply(proto, typ uint8) bool {
+	if proto == flow.ProtoICMP {
+		switch typ {
+		case 0, 14, 16, 18: // echo, timestamp, information, mask replies
+			return true
+		}
+		return false
+	}
+	return typ == 129 || typ == 131 || typ == 136
+}
+
+// restart reports whether p must start a new record of this flow: the
+// active timeout has passed, or a fresh SYN reuses the tuple of a closed
+// connection.
+func (e *entry) restart(p *decode.Packet, now, active int64) bool {
+	if now-e.first >= active {
+		return true
+	}
+	if e.state == closing && p.TCPFlags&(flow.FlagSYN|flow.FlagACK) == flow.FlagSYN {
+		return true
+	}
+	return false
+}
+
+// account adds p to the flow and reports whether it closed the
+// connection (FIN seen from both sides, or RST).
+func (e *entry) account(p *decode.Packet, swapped bool) bool {
+	d := 0
+	if swapped != e.srcIsB {
+		d = 1
+	}
+	if p.TS > e.last {
+		e.last = p.TS
+	}
+	if p.TS < e.first {
+		e.first = p.TS
+	}
+	s := &e.dir[d]
+	s.packets++
+	s.bytes += uint64(p.IPBytes)
+	s.payload += uint64(p.PayloadLen)
+	if e.mac[d].IsZero() {
+		e.mac[d] = p.SrcMAC
+	}
+	if e.mac[1-d].IsZero() {
+		e.mac[1-d] = p.DstMAC
+	}
+	if p.Key.Proto != flow.ProtoTCP {
+		return false
+	}
+	f := p.TCPFlags
+	s.flags |= f
+	e.tcpHistory(d, p)
+	if f&flow.FlagRST != 0 {
+		e.rst = true
+		return true
+	}
+	if f&flow.FlagFIN != 0 {
+		s.finSeen = true
+	}
+	return e.dir[0].finSeen && e.dir[1].finSeen
+}
+
+// tcpHistory records Zeek conn.log history letters: upper case from the
+// initiator, lower case from the responder, each letter once per side.
+func (e *entry) tcpHistory(d int, p *decode.Packet) {
+	f := p.TCPFlags
+	switch {
+	case f&flow.FlagSYN != 0 && f&(flow.FlagFIN|flow.FlagRST) != 0:
+		e.addHistory(d, 'Q')
+	case f&flow.FlagSYN != 0 && f&flow.FlagACK != 0:
+		e.addHistory(d, 'H')
+	case f&flow.FlagSYN != 0:
+		e.addHistory(d, 'S')
+	}
+	if f&flow.FlagFIN != 0 {
+		e.addHistory(d, 'F')
+	}
+	if f&flow.FlagRST != 0 {
+		e.addHistory(d, 'R')
+	}
+	s := &e.dir[d]
+	if p.PayloadLen > 0 {
+		end := p.Seq + p.PayloadLen
+		if s.seqSeen && int32(end-s.seqEnd) <= 0 {
+			e.addHistory(d, 'T')
+		} else {
+			e.addHistory(d, 'D')
+		}
+		if !s.seqSeen || int32(end-s.seqEnd) > 0 {
+			s.seqEnd, s.seqSeen = end, true
+		}
+	} else if f&(flow.FlagSYN|flow.FlagFIN|flow.FlagRST|flow.FlagACK) == flow.FlagACK {
+		e.addHistory(d, 'A')
+	}
+}
+
+const historyLetters = "SHADFRTQ^"
+
+func (e *entry) addHistory(d int, c byte) {
+	bit := uint16(1) << indexOf(c)
+	s := &e.dir[d]
+	if s.historySeen&bit != 0 || int(e.nhistory) >= len(e.history) {
+		return
+	}
+	s.historySeen |= bit
+	if d == 1 && c != '^' {
+		c += 'a' - 'A'
+	}
+	e.history[e.nhistory] = c
+	e.nhistory++
+}
+
+func indexOf(c byte) int {
+	for i := range len(historyLetters) {
+		if historyLetters[i] == c {
+			return i
+		}
+	}
+	return 15
+}

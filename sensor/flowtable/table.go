@@ -1,0 +1,342 @@
+// Package flowtable keeps the bidirectional flow state of one capture
+// worker and turns it into flow.Records.
+//
+// Time is an input: every decision (idle, active and close timeouts) uses
+// packet timestamps, so replaying a capture gives the same records every
+// time. The per-packet path allocates nothing: entries live in fixed-size
+// chunks indexed by int32, keyed by a packed canonical flow.Key, and linked
+// into an LRU list (idle expiry and eviction pop its head in O(1)) or, once
+// closed by FIN or RST, into a closing list that holds them for a short
+// linger so trailing ACKs and retransmissions still count.
+package flowtable
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/decode"
+)
+
+// Config sets the table's timeouts and size. Zero values take the defaults.
+type Config struct {
+	// IdleTimeout closes a flow that has seen no packet for this long
+	// (default 60 s).
+	IdleTimeout time.Duration
+	// ActiveTimeout closes a flow that has been open this long and starts a
+	// new record for its later packets (default 300 s).
+	ActiveTimeout time.Duration
+	// CloseLinger keeps a TCP flow after FIN from both sides or RST so that
+	// late segments land in it (default 5 s, as Zeek's tcp_close_delay).
+	CloseLinger time.Duration
+	// MaxFlows bounds the flows held at once; when full, the least recently
+	// seen flow is closed with end_reason "evicted" (default 1,048,576).
+	MaxFlows int
+}
+
+// Defaults.
+const (
+	DefaultIdleTimeout   = 60 * time.Second
+	DefaultActiveTimeout = 300 * time.Second
+	DefaultCloseLinger   = 5 * time.Second
+	DefaultMaxFlows      = 1 << 20
+)
+
+func (c Config) withDefaults() Config {
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.ActiveTimeout <= 0 {
+		c.ActiveTimeout = DefaultActiveTimeout
+	}
+	if c.CloseLinger <= 0 {
+		c.CloseLinger = DefaultCloseLinger
+	}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = DefaultMaxFlows
+	}
+	return c
+}
+
+// Stats counts what the table did.
+type Stats struct {
+	Packets  uint64 // packets accounted to flows (carrier packets count once more)
+	Created  uint64 // flow records opened
+	Exported uint64
+	Evicted  uint64 // flows closed early because the table was full
+	Active   int    // flows held now
+}
+
+// Emit receives each finished record. The record is reused after Emit
+// returns: copy what you keep.
+type Emit func(*flow.Record)
+
+// Table is the flow table of one capture worker; not safe for concurrent use.
+type Table struct {
+	cfg                  Config
+	idle, active, linger int64
+	emit                 Emit
+	index                map[flow.Key]int32
+	chunks               [][]entry
+	free                 []int32
+	lru, closing         list
+	now                  int64
+	stats                Stats
+	rec                  flow.Record
+	recTCP               flow.TCP
+	recICMP              flow.ICMP
+	recTunnel            flow.Tunnel
+	carrierPkt           decode.Packet
+}
+
+const (
+	chunkBits = 12
+	chunkSize = 1 << chunkBits
+	none      = -1
+)
+
+// New returns a table that passes finished records to emit.
+func New(cfg Config, emit Emit) *Table {
+	cfg = cfg.withDefaults()
+	return &Table{
+		cfg:     cfg,
+		idle:    int64(cfg.IdleTimeout),
+		active:  int64(cfg.ActiveTimeout),
+		linger:  int64(cfg.CloseLinger),
+		emit:    emit,
+		index:   make(map[flow.Key]int32, 1024),
+		lru:     list{head: none, tail: none},
+		closing: list{head: none, tail: none},
+	}
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.Active = len(t.index)
+	return s
+}
+
+func (t *Table) at(i int32) *entry { return &t.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
+// Update accounts one decoded packet (and the tunnel packets that carried
+// it) and closes flows whose time has come.
+func (t *Table) Update(p *decode.Packet) {
+	if p.TS > t.now {
+		t.now = p.TS
+		t.expire()
+	}
+	for i := range p.NCarriers {
+		c := &p.Carriers[i]
+		cp := &t.carrierPkt
+		cp.TS, cp.Key, cp.SrcMAC, cp.DstMAC, cp.IPBytes, cp.PayloadLen = p.TS, c.Key, c.SrcMAC, c.DstMAC, c.IPBytes, c.PayloadLen
+		t.update(cp, nil)
+	}
+	var tun *decode.Carrier
+	if p.NCarriers > 0 {
+		tun = &p.Carriers[p.NCarriers-1]
+	}
+	t.update(p, tun)
+}
+
+func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
+	t.stats.Packets++
+	ck, swapped := p.Key.Canonical()
+	ei, ok := t.index[ck]
+	var e *entry
+	if ok {
+		e = t.at(ei)
+		if e.restart(p, t.now, t.active) {
+			if e.state == closing {
+				t.export(e, e.endReason())
+				t.closing.remove(t, ei)
+			} else {
+				t.export(e, flow.EndActive)
+				t.lru.remove(t, ei)
+			}
+			e.reset(p, swapped, tun)
+			t.lru.pushBack(t, ei)
+			t.stats.Created++
+		} else if e.state == open {
+			t.lru.moveToBack(t, ei)
+		}
+	} else {
+		if len(t.index) >= t.cfg.MaxFlows {
+			t.evict()
+		}
+		ei = t.alloc()
+		e = t.at(ei)
+		e.key = ck
+		e.reset(p, swapped, tun)
+		t.index[ck] = ei
+		t.lru.pushBack(t, ei)
+		t.stats.Created++
+	}
+	if e.account(p, swapped) && e.state == open {
+		// FIN from both sides or RST: linger, then close.
+		e.state = closing
+		e.closeAt = t.now + t.linger
+		t.lru.remove(t, ei)
+		t.closing.pushBack(t, ei)
+	}
+}
+
+func (t *Table) alloc() int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	n := int32(len(t.chunks)) << chunkBits
+	t.chunks = append(t.chunks, make([]entry, chunkSize))
+	for i := int32(chunkSize - 1); i > 0; i-- {
+		t.free = append(t.free, n+i)
+	}
+	return n
+}
+
+// expire closes idle flows and closing flows whose linger has passed.
+func (t *Table) expire() {
+	for t.lru.head != none {
+		e := t.at(t.lru.head)
+		if t.now-e.last < t.idle {
+			break
+		}
+		t.drop(t.lru.head, &t.lru, flow.EndIdle)
+	}
+	for t.closing.head != none {
+		e := t.at(t.closing.head)
+		if t.now < e.closeAt {
+			break
+		}
+		t.drop(t.closing.head, &t.closing, e.endReason())
+	}
+}
+
+func (t *Table) evict() {
+	l := &t.lru
+	if l.head == none {
+		l = &t.closing
+	}
+	t.drop(l.head, l, flow.EndEvicted)
+	t.stats.Evicted++
+}
+
+func (t *Table) drop(ei int32, l *list, reason flow.EndReason) {
+	e := t.at(ei)
+	t.export(e, reason)
+	l.remove(t, ei)
+	delete(t.index, e.key)
+	t.free = append(t.free, ei)
+}
+
+// Flush closes every flow, oldest activity first, with the given reason
+// (eof at the end of a capture, shutdown when the sensor stops).
+func (t *Table) Flush(reason flow.EndReason) {
+	for t.closing.head != none {
+		t.drop(t.closing.head, &t.closing, t.at(t.closing.head).endReason())
+	}
+	for t.lru.head != none {
+		t.drop(t.lru.head, &t.lru, reason)
+	}
+}
+
+func (t *Table) export(e *entry, reason flow.EndReason) {
+	t.stats.Exported++
+	r := &t.rec
+	ini, res := e.endpoints()
+	k := flow.Key{Src: ini, Dst: res, SrcPort: e.key.SrcPort, DstPort: e.key.DstPort, Proto: e.key.Proto,
+		NVLAN: e.key.NVLAN, VLAN: e.key.VLAN}
+	if e.srcIsB {
+		k.SrcPort, k.DstPort = e.key.DstPort, e.key.SrcPort
+	}
+	*r = flow.Record{
+		Schema:      flow.Schema,
+		ID:          flowID(&e.key, e.first),
+		CommunityID: flow.CommunityID(k, e.icmpOneWay),
+		Start:       time.Unix(0, e.first).UTC(),
+		End:         time.Unix(0, e.last).UTC(),
+		DurationS:   float64(e.last-e.first) / 1e9,
+		EndReason:   reason,
+		Proto:       flow.ProtoName(k.Proto),
+		VLAN:        k.VLANs(),
+	}
+	s, d := &e.dir[0], &e.dir[1]
+	r.Src = flow.Endpoint{IP: k.Src.Netip(), Port: k.SrcPort, MAC: e.mac[0], Packets: s.packets, Bytes: s.bytes, PayloadBytes: s.payload}
+	r.Dst = flow.Endpoint{IP: k.Dst.Netip(), Port: k.DstPort, MAC: e.mac[1], Packets: d.packets, Bytes: d.bytes, PayloadBytes: d.payload}
+	switch k.Proto {
+	case flow.ProtoTCP:
+		t.recTCP = flow.TCP{SrcFlags: s.flags, DstFlags: d.flags, History: string(e.history[:e.nhistory])}
+		r.TCP = &t.recTCP
+	case flow.ProtoICMP, flow.ProtoICMPv6:
+		r.Src.Port, r.Dst.Port = 0, 0
+		t.recICMP = flow.ICMP{Type: e.icmpType, Code: e.icmpCode}
+		r.ICMP = &t.recICMP
+	}
+	if e.tunnel.Type != decode.NoTunnel {
+		t.recTunnel = flow.Tunnel{Type: e.tunnel.Type.String(), Src: e.tunnel.Src.Netip(), Dst: e.tunnel.Dst.Netip(), VNI: e.tunnel.VNI}
+		r.Tunnel = &t.recTunnel
+	}
+	t.emit(r)
+}
+
+// flowID is a deterministic record id: replaying a capture yields the same
+// ids, and a flow's later records (after an active timeout) get new ones.
+func flowID(k *flow.Key, first int64) string {
+	var b [48]byte
+	copy(b[:16], k.Src[:])
+	copy(b[16:32], k.Dst[:])
+	binary.BigEndian.PutUint16(b[32:], k.SrcPort)
+	binary.BigEndian.PutUint16(b[34:], k.DstPort)
+	b[36], b[37] = k.Proto, k.NVLAN
+	binary.BigEndian.PutUint16(b[38:], k.VLAN[0])
+	binary.BigEndian.PutUint64(b[40:], uint64(first)^uint64(k.VLAN[1])<<48)
+	v := uint64(14695981039346656037) // FNV-1a
+	for _, c := range b {
+		v ^= uint64(c)
+		v *= 1099511628211
+	}
+	var out [16]byte
+	for i := 15; i >= 0; i-- {
+		out[i] = "0123456789abcdef"[v&0xf]
+		v >>= 4
+	}
+	return string(out[:])
+}
+
+// list is an intrusive doubly linked list of entries.
+type list struct{ head, tail int32 }
+
+func (l *list) pushBack(t *Table, i int32) {
+	e := t.at(i)
+	e.prev, e.next = l.tail, none
+	if l.tail != none {
+		t.at(l.tail).next = i
+	} else {
+		l.head = i
+	}
+	l.tail = i
+}
+
+func (l *list) remove(t *Table, i int32) {
+	e := t.at(i)
+	if e.prev != none {
+		t.at(e.prev).next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != none {
+		t.at(e.next).prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = none, none
+}
+
+func (l *list) moveToBack(t *Table, i int32) {
+	if l.tail == i {
+		return
+	}
+	l.remove(t, i)
+	l.pushBack(t, i)
+}
