@@ -1,6 +1,8 @@
 package flowtable
 
 import (
+	"net/netip"
+
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor/decode"
 )
@@ -70,20 +72,22 @@ func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
 	key := e.key
 	*e = entry{key: key, first: p.TS, last: p.TS, prev: none, next: none}
 	// The initiator is the sender of the first packet, except that a
-	// SYN-ACK names its receiver, and a TCP segment or UDP datagram sent
-	// from a well-known port (< 1024) to an ephemeral one (>= 1024) is
-	// taken as a reply whose request we missed (as Zeek's likely-server-
-	// port heuristic does).
+	// SYN-ACK names its receiver (who sent the SYN we missed; Zeek instead
+	// keeps the sender and logs conn_state OTH), and a midstream TCP
+	// segment or UDP datagram sent from a well-known port (< 1024) to a
+	// higher one is taken as a reply whose request we missed: a server
+	// answering a client (53 -> 33000, 67 -> 68), in the spirit of Zeek's
+	// likely-server-port heuristic.
 	senderIsInitiator := true
 	switch p.Key.Proto {
 	case flow.ProtoTCP:
 		if p.TCPFlags&flow.FlagSYN != 0 {
 			senderIsInitiator = p.TCPFlags&flow.FlagACK == 0
 		} else {
-			senderIsInitiator = !looksLikeReply(p.Key.SrcPort, p.Key.DstPort)
+			senderIsInitiator = !looksLikeReply(p)
 		}
 	case flow.ProtoUDP:
-		senderIsInitiator = !looksLikeReply(p.Key.SrcPort, p.Key.DstPort)
+		senderIsInitiator = !looksLikeReply(p)
 	case flow.ProtoICMP, flow.ProtoICMPv6:
 		e.icmpType, e.icmpCode, e.icmpOneWay = p.ICMPType, p.ICMPCode, p.ICMPOneWay
 		senderIsInitiator = !isICMPReply(p.Key.Proto, p.ICMPType)
@@ -97,7 +101,15 @@ func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
 	}
 }
 
-func looksLikeReply(sport, dport uint16) bool { return sport < 1024 && dport >= 1024 }
+// looksLikeReply: a packet from a well-known port to a higher one, unless
+// it goes to a broadcast or multicast group, which never initiates.
+func looksLikeReply(p *decode.Packet) bool {
+	if p.Key.SrcPort >= 1024 || p.Key.SrcPort >= p.Key.DstPort {
+		return false
+	}
+	d := p.Key.Dst.Netip()
+	return !d.IsMulticast() && d != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
 
 func isICMPReply(proto, typ uint8) bool {
 	if proto == flow.ProtoICMP {
