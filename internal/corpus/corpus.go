@@ -60,12 +60,15 @@ func Manifest(t testing.TB, dir string) []Entry {
 	var out []Entry
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<22)
-	for sc.Scan() {
+	for line := 1; sc.Scan(); line++ {
 		var e Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("manifest.jsonl: %v", err)
+			t.Fatalf("manifest.jsonl:%d: %v", line, err)
 		}
 		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("manifest.jsonl: %v", err)
 	}
 	return out
 }

@@ -1,11 +1,7 @@
 package quicmeta
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -14,122 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
+	"github.com/edgeward/edgeward/internal/corpus"
 	"github.com/edgeward/edgeward/sensor/tlsmeta"
 )
-
-// corpusDir locates the shared capture corpus, or skips the test.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("EDGEWARD_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "manifest.jsonl")); err != nil {
-		t.Skipf("capture corpus not found at %s (set EDGEWARD_CORPUS to its directory): %v", dir, err)
-	}
-	return dir
-}
-
-type manifestEntry struct {
-	ID           string `json:"id"`
-	File         string `json:"file"`
-	ExpectedHere struct {
-		Tshark struct {
-			QUICClientHellos int      `json:"quic_client_hellos"`
-			SNI              []string `json:"tls_sni"`
-			JA3              []string `json:"ja3"`
-		} `json:"tshark_4_0"`
-	} `json:"expected_here"`
-}
-
-func readManifest(t testing.TB, dir string) map[string]manifestEntry {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "manifest.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]manifestEntry{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e manifestEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("manifest.jsonl:%d: %v", line, err)
-		}
-		out[e.ID] = e
-	}
-	return out
-}
-
-type udpDatagram struct {
-	src, dst netip.AddrPort
-	payload  []byte
-}
-
-// readUDP returns every UDP datagram of a pcap or pcapng file (chosen by
-// magic number: several corpus files carry the wrong extension).
-func readUDP(t testing.TB, path string) []udpDatagram {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var src interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	}
-	var lt layers.LinkType
-	if bytes.HasPrefix(data, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		ng, err := pcapgo.NewNgReader(bytes.NewReader(data), pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		src, lt = ng, ng.LinkType()
-	} else {
-		pr, err := pcapgo.NewReader(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		src, lt = pr, pr.LinkType()
-	}
-	var out []udpDatagram
-	for n := 1; ; n++ {
-		data, _, err := src.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Logf("%s: packet %d: %v (keeping earlier packets)", filepath.Base(path), n, err)
-			break
-		}
-		pkt := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-		udp, ok := pkt.TransportLayer().(*layers.UDP)
-		if !ok {
-			continue
-		}
-		var s, d netip.Addr
-		switch ip := pkt.NetworkLayer().(type) {
-		case *layers.IPv4:
-			s, _ = netip.AddrFromSlice(ip.SrcIP.To4())
-			d, _ = netip.AddrFromSlice(ip.DstIP.To4())
-		case *layers.IPv6:
-			s, _ = netip.AddrFromSlice(ip.SrcIP)
-			d, _ = netip.AddrFromSlice(ip.DstIP)
-		default:
-			continue
-		}
-		out = append(out, udpDatagram{
-			src:     netip.AddrPortFrom(s, uint16(udp.SrcPort)),
-			dst:     netip.AddrPortFrom(d, uint16(udp.DstPort)),
-			payload: udp.Payload,
-		})
-	}
-	return out
-}
 
 type quicResult struct {
 	src, dst netip.AddrPort
@@ -141,7 +24,7 @@ type quicResult struct {
 }
 
 // parseQUICFlows feeds each UDP flow's datagrams to one Assembler.
-func parseQUICFlows(t *testing.T, dgs []udpDatagram) []quicResult {
+func parseQUICFlows(t *testing.T, dgs []corpus.Datagram) []quicResult {
 	type flowState struct {
 		a       Assembler
 		src     netip.AddrPort
@@ -151,17 +34,17 @@ func parseQUICFlows(t *testing.T, dgs []udpDatagram) []quicResult {
 	flows := map[string]*flowState{}
 	var order []string
 	for _, d := range dgs {
-		k := d.src.String() + ">" + d.dst.String()
+		k := d.Src.String() + ">" + d.Dst.String()
 		f := flows[k]
 		if f == nil {
-			f = &flowState{src: d.src, dst: d.dst}
+			f = &flowState{src: d.Src, dst: d.Dst}
 			flows[k] = f
 			order = append(order, k)
 		}
 		if f.a.Done() {
 			continue
 		}
-		err := f.a.AddDatagram(d.payload)
+		err := f.a.AddDatagram(d.Payload)
 		switch {
 		case err == nil, errors.Is(err, ErrNeedMore):
 			f.packets++
@@ -189,8 +72,11 @@ func parseQUICFlows(t *testing.T, dgs []udpDatagram) []quicResult {
 var ndpiUDPFlowRE = regexp.MustCompile(`^\s*\d+\s+UDP\s+(\S+)\s+<->\s+(\S+)\s.*\[JA4: ([^\]]+)\]`)
 
 func TestCorpusQUICInitials(t *testing.T) {
-	dir := corpusDir(t)
-	manifest := readManifest(t, dir)
+	dir := corpus.Dir(t)
+	manifest := map[string]corpus.Entry{}
+	for _, e := range corpus.Manifest(t, dir) {
+		manifest[e.ID] = e
+	}
 	tests := []struct {
 		id          string
 		wantVersion uint32
@@ -204,7 +90,7 @@ func TestCorpusQUICInitials(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s not in manifest", tc.id)
 			}
-			got := parseQUICFlows(t, readUDP(t, filepath.Join(dir, e.File)))
+			got := parseQUICFlows(t, corpus.UDPDatagrams(corpus.ReadCapture(t, filepath.Join(dir, e.File))))
 			if len(got) == 0 {
 				t.Fatal("no ClientHello reassembled")
 			}
@@ -217,7 +103,7 @@ func TestCorpusQUICInitials(t *testing.T) {
 				snis = append(snis, r.sni)
 				ja3s = append(ja3s, r.ja3)
 			}
-			th := e.ExpectedHere.Tshark
+			th := e.Expected.Tshark
 			for _, want := range th.SNI {
 				if !slices.Contains(snis, want) {
 					t.Errorf("tshark SNI %q not found in %q", want, snis)

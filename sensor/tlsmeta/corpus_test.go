@@ -1,217 +1,48 @@
 package tlsmeta
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/edgeward/edgeward/internal/corpus"
 )
 
-// corpusDir locates the shared capture corpus, or skips the test.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("EDGEWARD_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "corpus")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "manifest.jsonl")); err != nil {
-		t.Skipf("capture corpus not found at %s (set EDGEWARD_CORPUS to its directory): %v", dir, err)
-	}
-	return dir
+// direction is one direction of a reassembled TCP connection.
+type direction struct {
+	src, dst netip.AddrPort
+	data     []byte
+	ends     []int // offsets in data at which each segment ended
 }
 
-type manifestEntry struct {
-	ID           string `json:"id"`
-	File         string `json:"file"`
-	ExpectedHere struct {
-		Tshark struct {
-			TLSClientHellos  int      `json:"tls_client_hellos"`
-			QUICClientHellos int      `json:"quic_client_hellos"`
-			SNI              []string `json:"tls_sni"`
-			JA3              []string `json:"ja3"`
-		} `json:"tshark_4_0"`
-	} `json:"expected_here"`
-}
+func (d direction) String() string { return d.src.String() + ">" + d.dst.String() }
 
-func readManifest(t testing.TB, dir string) []manifestEntry {
+// readDirections returns both directions of every TCP connection in a
+// capture, so tests can feed the parser each stream as it grows.
+func readDirections(t testing.TB, path string) []direction {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "manifest.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []manifestEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e manifestEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("manifest.jsonl:%d: %v", line, err)
-		}
-		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	var out []direction
+	for _, s := range corpus.TCPStreams(corpus.ReadCapture(t, path)) {
+		out = append(out,
+			direction{s.Client, s.Server, s.C2S, segmentEnds(s.C2SStarts, len(s.C2S))},
+			direction{s.Server, s.Client, s.S2C, segmentEnds(s.S2CStarts, len(s.S2C))})
 	}
 	return out
 }
 
-// packetSource reads pcap or pcapng, chosen by magic number: several corpus
-// files carry the wrong extension.
-type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-}
-
-func openCapture(t testing.TB, path string) (packetSource, layers.LinkType) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
+func segmentEnds(starts []int, n int) []int {
+	if len(starts) == 0 {
+		return nil
 	}
-	r := bytes.NewReader(data)
-	if len(data) >= 4 && bytes.Equal(data[:4], []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
-		ng, err := pcapgo.NewNgReader(r, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatalf("%s: opening pcapng: %v", path, err)
-		}
-		return ng, ng.LinkType()
-	}
-	pr, err := pcapgo.NewReader(r)
-	if err != nil {
-		t.Fatalf("%s: opening pcap: %v", path, err)
-	}
-	return pr, pr.LinkType()
-}
-
-type tcpSegment struct {
-	seq     uint32
-	payload []byte
-}
-
-// tcpStream is one direction of a TCP connection.
-type tcpStream struct {
-	src, dst netip.AddrPort
-	isn      uint32 // sequence number of the first payload byte
-	haveISN  bool
-	segs     []tcpSegment
-}
-
-// bytes concatenates the payload in sequence order from the first byte,
-// dropping exact retransmits and overlaps, up to the first hole. It also
-// returns the stream offsets at which each contributing segment ended, so
-// tests can feed the parser the stream as it grows.
-func (s *tcpStream) bytes() ([]byte, []int) {
-	segs := slices.Clone(s.segs)
-	sort.SliceStable(segs, func(i, j int) bool { return segs[i].seq-s.isn < segs[j].seq-s.isn })
-	var out []byte
-	var ends []int
-	for _, sg := range segs {
-		rel := int(sg.seq - s.isn)
-		if rel < 0 || rel > len(out) || rel > 1<<30 {
-			if rel > len(out) && rel < 1<<30 {
-				break // hole
-			}
-			continue
-		}
-		if rel+len(sg.payload) <= len(out) {
-			continue // retransmit
-		}
-		out = append(out, sg.payload[len(out)-rel:]...)
-		ends = append(ends, len(out))
-	}
-	return out, ends
-}
-
-type captureStreams struct {
-	order   []string
-	streams map[string]*tcpStream
-	udp     []udpDatagram
-}
-
-type udpDatagram struct {
-	src, dst netip.AddrPort
-	payload  []byte
-}
-
-func streamKey(src, dst netip.AddrPort) string { return src.String() + ">" + dst.String() }
-
-func readCapture(t testing.TB, path string) *captureStreams {
-	t.Helper()
-	src, lt := openCapture(t, path)
-	cs := &captureStreams{streams: map[string]*tcpStream{}}
-	for n := 1; ; n++ {
-		data, _, err := src.ReadPacketData()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			// Corrupt files: keep what was read before the error.
-			t.Logf("%s: packet %d: %v (keeping earlier packets)", filepath.Base(path), n, err)
-			break
-		}
-		pkt := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-		var srcIP, dstIP netip.Addr
-		if nl := pkt.NetworkLayer(); nl != nil {
-			switch ip := nl.(type) {
-			case *layers.IPv4:
-				srcIP, _ = netip.AddrFromSlice(ip.SrcIP.To4())
-				dstIP, _ = netip.AddrFromSlice(ip.DstIP.To4())
-			case *layers.IPv6:
-				srcIP, _ = netip.AddrFromSlice(ip.SrcIP)
-				dstIP, _ = netip.AddrFromSlice(ip.DstIP)
-			}
-		}
-		if !srcIP.IsValid() {
-			continue
-		}
-		if udp, ok := pkt.TransportLayer().(*layers.UDP); ok {
-			cs.udp = append(cs.udp, udpDatagram{
-				src:     netip.AddrPortFrom(srcIP, uint16(udp.SrcPort)),
-				dst:     netip.AddrPortFrom(dstIP, uint16(udp.DstPort)),
-				payload: udp.Payload,
-			})
-			continue
-		}
-		tcp, ok := pkt.TransportLayer().(*layers.TCP)
-		if !ok {
-			continue
-		}
-		a := netip.AddrPortFrom(srcIP, uint16(tcp.SrcPort))
-		b := netip.AddrPortFrom(dstIP, uint16(tcp.DstPort))
-		k := streamKey(a, b)
-		s := cs.streams[k]
-		if s == nil {
-			s = &tcpStream{src: a, dst: b}
-			cs.streams[k] = s
-			cs.order = append(cs.order, k)
-		}
-		if tcp.SYN {
-			s.isn, s.haveISN = tcp.Seq+1, true
-			continue
-		}
-		if len(tcp.Payload) == 0 {
-			continue
-		}
-		if !s.haveISN {
-			s.isn, s.haveISN = tcp.Seq, true
-		}
-		s.segs = append(s.segs, tcpSegment{seq: tcp.Seq, payload: tcp.Payload})
-	}
-	return cs
+	return append(slices.Clone(starts[1:]), n)
 }
 
 // clientResult is what the parser found in one client stream.
@@ -235,13 +66,12 @@ func skipHTTPConnect(b []byte) []byte {
 	return b
 }
 
-func parseClientStreams(t *testing.T, cs *captureStreams) []clientResult {
+func parseClientStreams(t *testing.T, dirs []direction) []clientResult {
 	var out []clientResult
 	var h ClientHello
-	for _, k := range cs.order {
-		s := cs.streams[k]
-		stream, ends := s.bytes()
-		stream = skipHTTPConnect(stream)
+	for _, d := range dirs {
+		k, ends := d.String(), d.ends
+		stream := skipHTTPConnect(d.data)
 		if len(stream) == 0 || stream[0] != recordTypeHandshake {
 			continue
 		}
@@ -272,7 +102,7 @@ func parseClientStreams(t *testing.T, cs *captureStreams) []clientResult {
 			t.Errorf("%s: incremental JA4 %s != whole-stream JA4 %s", k, g.JA4(TCP), h.JA4(TCP))
 		}
 		out = append(out, clientResult{
-			src: s.src, dst: s.dst, sni: h.ServerName,
+			src: d.src, dst: d.dst, sni: h.ServerName,
 			ja3: h.JA3(), ja3Hash: h.JA3Hash(), ja4: h.JA4(TCP),
 		})
 	}
@@ -298,15 +128,14 @@ var tsharkExtras = map[string]string{
 }
 
 func TestCorpusClientHellos(t *testing.T) {
-	dir := corpusDir(t)
-	for _, e := range readManifest(t, dir) {
-		th := e.ExpectedHere.Tshark
+	dir := corpus.Dir(t)
+	for _, e := range corpus.Manifest(t, dir) {
+		th := e.Expected.Tshark
 		if th.TLSClientHellos == 0 || quicOnly[e.ID] {
 			continue
 		}
 		t.Run(e.ID, func(t *testing.T) {
-			cs := readCapture(t, filepath.Join(dir, e.File))
-			got := parseClientStreams(t, cs)
+			got := parseClientStreams(t, readDirections(t, filepath.Join(dir, e.File)))
 			if why, ok := tsharkExtras[e.ID]; ok {
 				t.Skipf("tshark reference not reachable over plain TCP: %s (parsed %d hellos)", why, len(got))
 			}

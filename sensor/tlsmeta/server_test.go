@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeward/edgeward/internal/corpus"
 )
 
 func serverHelloMsg(version, cipher uint16, exts []ext) []byte {
@@ -142,23 +144,20 @@ func FuzzServerHello(f *testing.F) {
 var ndpiCertRE = regexp.MustCompile(`^\s*\d+\s+TCP\s+(\S+)\s+<->\s+(\S+)\s.*\[Issuer: ([^\]]*)\]\[Subject: ([^\]]*)\]`)
 
 func TestCorpusServerHellos(t *testing.T) {
-	dir := corpusDir(t)
+	dir := corpus.Dir(t)
 	for _, id := range []string{"ja4-ipv6.pcapng", "ndpi-http_ipv6.pcap", "ndpi-443-curl.pcap", "ndpi-1kxun.pcap", "ndpi-chrome.pcap"} {
 		t.Run(id, func(t *testing.T) {
-			cs := readCapture(t, filepath.Join(dir, "pcaps", id))
 			byPair := map[[2]netip.AddrPort]*ServerHello{}
 			n := 0
-			for _, k := range cs.order {
-				st := cs.streams[k]
-				stream, _ := st.bytes()
+			for _, d := range readDirections(t, filepath.Join(dir, "pcaps", id)) {
 				var s ServerHello
-				err := s.ParseStream(stream)
+				err := s.ParseStream(d.data)
 				if !s.Parsed {
 					continue
 				}
 				n++
-				t.Logf("%v: err=%v version %#x cipher %#x cert=%v %+v", k, err, s.Version, s.CipherSuite, s.HasCertificate, s.Certificate)
-				byPair[[2]netip.AddrPort{st.src, st.dst}] = &s
+				t.Logf("%v: err=%v version %#x cipher %#x cert=%v %+v", d, err, s.Version, s.CipherSuite, s.HasCertificate, s.Certificate)
+				byPair[[2]netip.AddrPort{d.src, d.dst}] = &s
 			}
 			if n == 0 {
 				t.Fatal("no ServerHello parsed")

@@ -1,0 +1,234 @@
+package dhcpmeta
+
+import (
+	"bytes"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Lease is what the Table knows about the client holding an address.
+type Lease struct {
+	MAC         net.HardwareAddr
+	Hostname    string // DHCPv4 option 12 or 81, DHCPv6 option 39
+	VendorClass string
+	ClientID    []byte // DHCPv4 option 61 or the DHCPv6 client DUID
+	Seen        time.Time
+}
+
+// TableConfig sizes a Table. Zero fields take the defaults below.
+type TableConfig struct {
+	// Capacity bounds the address entries, and separately the pending
+	// client identities; the least recently used is evicted. Default 16384.
+	Capacity int
+	// MaxAge bounds how long an entry labels flows after the message that
+	// created it. The lease time from the server shortens it; a renewal
+	// seen on the wire extends it. Default 24h.
+	MaxAge time.Duration
+}
+
+// TableStats are cumulative counters and the current size.
+type TableStats struct {
+	Len       int
+	Evictions uint64 // live entries dropped for capacity (addresses and clients)
+	Expired   uint64
+}
+
+type addrKey [16]byte
+
+func keyOf(a netip.Addr) addrKey { return a.Unmap().As16() }
+
+type leaseEntry struct {
+	lease   Lease
+	expires int64 // unix nanoseconds
+}
+
+// clientInfo is what a client said about itself, kept until the server's
+// ACK or Reply tells which address it got. Keyed by "4"+MAC or "6"+DUID.
+type clientInfo struct {
+	mac         net.HardwareAddr
+	hostname    string
+	vendorClass string
+	clientID    []byte
+}
+
+// Table maps an IP address to the DHCP client holding it. It is filled
+// from server ACKs and Replies (the only messages that prove an
+// assignment), enriched with what the same client said in its own
+// DISCOVER/REQUEST or Solicit/Request, and from DHCPINFORM, where a client
+// reports an address it already uses. Time is an argument so capture replay
+// is deterministic. A Table is safe for concurrent use.
+type Table struct {
+	mu      sync.Mutex
+	maxAge  time.Duration
+	leases  *lru[addrKey, leaseEntry]
+	clients *lru[string, clientInfo]
+	expired uint64
+}
+
+// NewTable returns an empty Table.
+func NewTable(cfg TableConfig) *Table {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 16384
+	}
+	cfg.Capacity = min(cfg.Capacity, math.MaxInt32) // lru links are int32
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 24 * time.Hour
+	}
+	return &Table{
+		maxAge:  cfg.MaxAge,
+		leases:  newLRU[addrKey, leaseEntry](cfg.Capacity),
+		clients: newLRU[string, clientInfo](cfg.Capacity),
+	}
+}
+
+// AddV4 records what a DHCPv4 message says. The Table keeps m's slices,
+// which ParseV4 allocates afresh for every message.
+func (t *Table) AddV4(m *V4, now time.Time) {
+	if len(m.ClientMAC) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ckey := "4" + string(m.ClientMAC)
+	hostname := m.Hostname
+	if hostname == "" {
+		hostname = m.FQDN
+	}
+	switch m.Type {
+	case Discover, Request, Inform:
+		t.remember(ckey, clientInfo{mac: m.ClientMAC, hostname: hostname, vendorClass: m.VendorClass, clientID: m.ClientID})
+		if m.Type == Inform && m.ClientAddr.IsValid() {
+			t.bind(m.ClientAddr, ckey, clientInfo{mac: m.ClientMAC}, 0, now)
+		}
+	case Ack:
+		addr := m.AssignedAddr
+		if !addr.IsValid() {
+			addr = m.ClientAddr // ACK to an INFORM leaves yiaddr zero
+		}
+		if addr.IsValid() {
+			// Option 60 in a server message describes the server (some
+			// echo their own); the client's vendor class comes from its
+			// own messages.
+			t.bind(addr, ckey, clientInfo{mac: m.ClientMAC, hostname: hostname, clientID: m.ClientID}, m.LeaseTime, now)
+		}
+	case Release:
+		if m.ClientAddr.IsValid() {
+			t.unbind(m.ClientAddr, m.ClientMAC)
+		}
+	case Decline: // the client found the offered address already in use
+		if m.RequestedAddr.IsValid() {
+			t.unbind(m.RequestedAddr, m.ClientMAC)
+		}
+	}
+}
+
+// AddV6 records what a DHCPv6 message says. The Table keeps m's slices,
+// which ParseV6 allocates afresh for every message.
+func (t *Table) AddV6(m *V6, now time.Time) {
+	if len(m.ClientDUID) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ckey := "6" + string(m.ClientDUID)
+	info := clientInfo{mac: m.ClientMAC, hostname: m.FQDN, vendorClass: m.VendorClass, clientID: m.ClientDUID}
+	switch m.Type {
+	case Solicit, Request6, Confirm, Renew, Rebind, InformationRequest:
+		t.remember(ckey, info)
+	case Reply:
+		info.vendorClass = "" // the server's, not the client's
+		for _, a := range m.Addrs {
+			if a.ValidSeconds == 0 {
+				// RFC 8415 18.3.4: a zero valid lifetime withdraws the address.
+				t.leases.del(keyOf(a.Addr))
+				continue
+			}
+			t.bind(a.Addr, ckey, info, a.ValidSeconds, now)
+		}
+	case Release6:
+		for _, a := range m.Addrs {
+			if e, ok := t.leases.peek(keyOf(a.Addr)); ok && bytes.Equal(e.lease.ClientID, m.ClientDUID) {
+				t.leases.del(keyOf(a.Addr))
+			}
+		}
+	}
+}
+
+// remember merges what a client said about itself into its pending
+// identity; empty fields do not erase earlier ones.
+func (t *Table) remember(ckey string, in clientInfo) {
+	if old, ok := t.clients.get(ckey); ok {
+		in = merge(in, *old)
+	}
+	t.clients.put(ckey, in)
+}
+
+// bind records that addr belongs to the client ckey. Fields the server
+// message lacks are taken from what the client said earlier.
+func (t *Table) bind(addr netip.Addr, ckey string, info clientInfo, leaseSeconds uint32, now time.Time) {
+	if c, ok := t.clients.get(ckey); ok {
+		info = merge(info, *c)
+	}
+	age := t.maxAge
+	if leaseSeconds > 0 {
+		age = min(age, time.Duration(leaseSeconds)*time.Second)
+	}
+	t.leases.put(keyOf(addr), leaseEntry{
+		lease:   Lease{MAC: info.mac, Hostname: info.hostname, VendorClass: info.vendorClass, ClientID: info.clientID, Seen: now},
+		expires: now.Add(age).UnixNano(),
+	})
+}
+
+func (t *Table) unbind(addr netip.Addr, mac net.HardwareAddr) {
+	if e, ok := t.leases.peek(keyOf(addr)); ok && bytes.Equal(e.lease.MAC, mac) {
+		t.leases.del(keyOf(addr))
+	}
+}
+
+func merge(primary, fallback clientInfo) clientInfo {
+	if len(primary.mac) == 0 {
+		primary.mac = fallback.mac
+	}
+	if primary.hostname == "" {
+		primary.hostname = fallback.hostname
+	}
+	if primary.vendorClass == "" {
+		primary.vendorClass = fallback.vendorClass
+	}
+	if len(primary.clientID) == 0 {
+		primary.clientID = fallback.clientID
+	}
+	return primary
+}
+
+// Lookup returns the client holding addr, if an unexpired entry says so.
+// It does not allocate.
+func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := keyOf(addr)
+	e, ok := t.leases.get(k)
+	if !ok {
+		return Lease{}, false
+	}
+	if now.UnixNano() >= e.expires {
+		t.expired++
+		t.leases.del(k)
+		return Lease{}, false
+	}
+	return e.lease, true
+}
+
+// Stats returns the counters and current size.
+func (t *Table) Stats() TableStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return TableStats{
+		Len:       t.leases.len(),
+		Evictions: t.leases.evictions + t.clients.evictions,
+		Expired:   t.expired,
+	}
+}

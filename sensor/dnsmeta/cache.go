@@ -1,0 +1,252 @@
+package dnsmeta
+
+import (
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Config sizes a Cache. Zero fields take the defaults below.
+type Config struct {
+	// Capacity bounds the number of (client, server) entries; the least
+	// recently used entry is evicted to make room. Default 65536.
+	Capacity int
+	// MinTTL and MaxTTL clamp answer TTLs. A floor keeps zero-TTL answers
+	// (common with load balancers) long enough to label the connection
+	// that follows them; a ceiling bounds how stale a label can get.
+	// Defaults 30s and 24h.
+	MinTTL, MaxTTL time.Duration
+	// SharedResolvers lists the resolvers whose answers feed LookupServer.
+	// Empty means every resolver; see the package doc for why to set it.
+	SharedResolvers []netip.Prefix
+}
+
+// CacheStats are cumulative counters and the current size.
+type CacheStats struct {
+	Len       int
+	Inserts   uint64 // new entries
+	Updates   uint64 // existing entries refreshed by a newer answer
+	Evictions uint64 // live entries dropped for capacity
+	Expired   uint64 // entries dropped because their TTL ran out
+}
+
+// addrKey is an address packed without the netip zone pointer, so map keys
+// hold no pointers for the GC to scan. IPv4 is kept in its mapped form.
+type addrKey [16]byte
+
+func keyOf(a netip.Addr) addrKey { return a.Unmap().As16() }
+
+type pairKey struct{ client, server addrKey }
+
+const nilIdx = -1
+
+type entry struct {
+	key        pairKey
+	name       string
+	expires    int64 // unix nanoseconds
+	prev, next int32 // LRU list, most recent at head
+	shared     bool  // indexed in byServer
+}
+
+// Cache maps (client, server address) to the name the client resolved to
+// reach that server. It is bounded by Config.Capacity and takes time as an
+// argument so capture replay is deterministic. Lookups do not allocate.
+// A Cache is safe for concurrent use.
+type Cache struct {
+	mu       sync.Mutex
+	minTTL   int64
+	maxTTL   int64
+	shared   []netip.Prefix
+	entries  []entry // fixed at capacity; links are indices into it
+	byPair   map[pairKey]int32
+	byServer map[addrKey]int32
+	head     int32
+	tail     int32
+	free     int32 // singly linked through next
+	stats    CacheStats
+	resolved []Resolved // Add scratch
+}
+
+// NewCache returns an empty Cache.
+func NewCache(cfg Config) *Cache {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 65536
+	}
+	cfg.Capacity = min(cfg.Capacity, math.MaxInt32) // links are int32
+	if cfg.MinTTL <= 0 {
+		cfg.MinTTL = 30 * time.Second
+	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = 24 * time.Hour
+	}
+	cfg.MaxTTL = max(cfg.MaxTTL, cfg.MinTTL)
+	c := &Cache{
+		minTTL:   int64(cfg.MinTTL),
+		maxTTL:   int64(cfg.MaxTTL),
+		shared:   append([]netip.Prefix(nil), cfg.SharedResolvers...),
+		entries:  make([]entry, cfg.Capacity),
+		byPair:   make(map[pairKey]int32, cfg.Capacity),
+		byServer: make(map[addrKey]int32),
+		head:     nilIdx,
+		tail:     nilIdx,
+	}
+	for i := range c.entries {
+		c.entries[i].next = int32(i + 1)
+	}
+	c.entries[len(c.entries)-1].next = nilIdx
+	return c
+}
+
+// Add records the addresses a response resolves its query name to, for the
+// client it was sent to, and returns how many it recorded. resolver is the
+// response's source address. Only NOERROR responses to standard queries
+// count; anything else is ignored.
+func (c *Cache) Add(client, resolver netip.Addr, m *Message, now time.Time) int {
+	if !m.Response || m.Opcode != 0 || m.RCode != 0 || m.QName == "" {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resolved = m.Resolve(c.resolved[:0])
+	if len(c.resolved) == 0 {
+		return 0
+	}
+	shared := c.isShared(resolver)
+	ck := keyOf(client)
+	t := now.UnixNano()
+	for _, r := range c.resolved {
+		ttl := min(max(int64(r.TTL)*int64(time.Second), c.minTTL), c.maxTTL)
+		c.put(pairKey{ck, keyOf(r.Addr)}, m.QName, t+ttl, shared)
+	}
+	return len(c.resolved)
+}
+
+func (c *Cache) isShared(resolver netip.Addr) bool {
+	if len(c.shared) == 0 {
+		return true
+	}
+	resolver = resolver.Unmap()
+	for _, p := range c.shared {
+		if p.Contains(resolver) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
+	i, ok := c.byPair[k]
+	if ok {
+		c.stats.Updates++
+		c.unlink(i)
+	} else {
+		c.stats.Inserts++
+		if c.free == nilIdx {
+			c.stats.Evictions++
+			c.remove(c.tail)
+		}
+		i = c.free
+		c.free = c.entries[i].next
+		c.byPair[k] = i
+	}
+	e := &c.entries[i]
+	e.key, e.name, e.expires = k, name, expires
+	if shared {
+		e.shared = true
+		c.byServer[k.server] = i
+	} else if e.shared {
+		e.shared = false
+		if j, ok := c.byServer[k.server]; ok && j == i {
+			delete(c.byServer, k.server)
+		}
+	}
+	c.pushFront(i)
+}
+
+// Lookup returns the name client resolved to reach server, if an unexpired
+// answer says so.
+func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, ok := c.byPair[pairKey{keyOf(client), keyOf(server)}]
+	if !ok {
+		return "", false
+	}
+	return c.hit(i, now.UnixNano())
+}
+
+// LookupServer is the weaker fallback described in the package doc: the
+// name some client most recently resolved to server through a shared
+// resolver. Prefer Lookup; use this only when it misses.
+func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, ok := c.byServer[keyOf(server)]
+	if !ok {
+		return "", false
+	}
+	return c.hit(i, now.UnixNano())
+}
+
+func (c *Cache) hit(i int32, now int64) (string, bool) {
+	e := &c.entries[i]
+	if now >= e.expires {
+		c.stats.Expired++
+		c.remove(i)
+		return "", false
+	}
+	c.unlink(i)
+	c.pushFront(i)
+	return e.name, true
+}
+
+// Stats returns the counters and current size.
+func (c *Cache) Stats() CacheStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.Len = len(c.byPair)
+	return s
+}
+
+// remove drops entry i from the indexes and returns it to the free list.
+func (c *Cache) remove(i int32) {
+	e := &c.entries[i]
+	c.unlink(i)
+	delete(c.byPair, e.key)
+	if e.shared {
+		if j, ok := c.byServer[e.key.server]; ok && j == i {
+			delete(c.byServer, e.key.server)
+		}
+	}
+	*e = entry{next: c.free}
+	c.free = i
+}
+
+func (c *Cache) unlink(i int32) {
+	e := &c.entries[i]
+	if e.prev != nilIdx {
+		c.entries[e.prev].next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next != nilIdx {
+		c.entries[e.next].prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = nilIdx, nilIdx
+}
+
+func (c *Cache) pushFront(i int32) {
+	e := &c.entries[i]
+	e.prev, e.next = nilIdx, c.head
+	if c.head != nilIdx {
+		c.entries[c.head].prev = i
+	}
+	c.head = i
+	if c.tail == nilIdx {
+		c.tail = i
+	}
+}
