@@ -68,5 +68,8 @@ func CommunityID(k Key, oneWay bool) string {
 		b = binary.BigEndian.AppendUint16(b, dp)
 	}
 	sum := sha1.Sum(b)
-	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+	var out [2 + 28]byte
+	out[0], out[1] = '1', ':'
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
 }

@@ -24,11 +24,11 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 // encoding/json uses to decode.
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"schema":`...)
-	b = appendString(b, r.Schema)
+	b = appendSafe(b, r.Schema)
 	b = append(b, `,"id":`...)
-	b = appendString(b, r.ID)
+	b = appendSafe(b, r.ID)
 	b = append(b, `,"community_id":`...)
-	b = appendString(b, r.CommunityID)
+	b = appendSafe(b, r.CommunityID)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, r.Start)
 	b = append(b, `,"end":`...)
@@ -36,9 +36,9 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `,"duration_s":`...)
 	b = strconv.AppendFloat(b, r.DurationS, 'f', -1, 64)
 	b = append(b, `,"end_reason":`...)
-	b = appendString(b, string(r.EndReason))
+	b = appendSafe(b, string(r.EndReason))
 	b = append(b, `,"proto":`...)
-	b = appendString(b, r.Proto)
+	b = appendSafe(b, r.Proto)
 	if len(r.VLAN) > 0 {
 		b = append(b, `,"vlan":[`...)
 		for i, v := range r.VLAN {
@@ -105,10 +105,49 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
-func appendTime(b []byte, t time.Time) []byte {
+// appendTime writes TimeLayout by hand: time.AppendFormat's general layout
+// interpreter costs more than the rest of a record's encoding.
+// appendSafe appends a string known to need no escaping (fixed names,
+// hex and base64 ids).
+func appendSafe(b []byte, s string) []byte {
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeLayout)
+	b = append(b, s...)
 	return append(b, '"')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y < 0 || y > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, TimeLayout)
+		return append(b, '"')
+	}
+	ns := t.Nanosecond()
+	var buf [32]byte
+	buf[0] = '"'
+	put := func(i, v, n int) {
+		for j := i + n - 1; j >= i; j-- {
+			buf[j] = byte('0' + v%10)
+			v /= 10
+		}
+	}
+	put(1, y, 4)
+	buf[5] = '-'
+	put(6, int(mo), 2)
+	buf[8] = '-'
+	put(9, d, 2)
+	buf[11] = 'T'
+	put(12, h, 2)
+	buf[14] = ':'
+	put(15, mi, 2)
+	buf[17] = ':'
+	put(18, s, 2)
+	buf[20] = '.'
+	put(21, ns, 9)
+	buf[30], buf[31] = 'Z', '"'
+	return append(b, buf[:]...)
 }
 
 // appendString appends s as a JSON string, escaping as encoding/json does

@@ -121,3 +121,17 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = r.AppendJSON(buf[:0])
 	}
 }
+
+func TestAppendTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2024, 5, 1, 12, 0, 0, 123456789, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600)),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Unix(0, 0),
+	} {
+		want := `"` + tm.UTC().Format(TimeLayout) + `"`
+		if got := string(appendTime(nil, tm)); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}

@@ -128,6 +128,8 @@ type Decoder struct {
 	vxlan  layers.VXLAN
 	gre    layers.GRE
 	defrag *defragger
+
+	layersOnly bool // skip the hand-written fast path (tests compare both)
 }
 
 // New returns a Decoder.
@@ -154,6 +156,12 @@ func (d *Decoder) Decode(data []byte, link layers.LinkType, ts int64, p *Packet)
 	d.Stats.Frames++
 	switch link {
 	case layers.LinkTypeEthernet:
+		if !d.layersOnly {
+			if r, ok := d.fast(data, p); ok {
+				return r
+			}
+			*p = Packet{TS: ts}
+		}
 		return d.ethernet(data, p, 0)
 	case layers.LinkTypeLinuxSLL:
 		if d.sll.DecodeFromBytes(data, nodf) != nil {
@@ -423,9 +431,14 @@ func (d *Decoder) transport(proto uint8, src, dst flow.Addr, data []byte, l4len 
 		if len(data) < 8 {
 			return d.shortPorts(data, p)
 		}
-		_ = d.udp.DecodeFromBytes(data, nodf) // cannot fail with 8 bytes
+		err := d.udp.DecodeFromBytes(data, nodf)
 		p.Key.SrcPort, p.Key.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 		p.PayloadLen = uint32(max(l4len-8, 0))
+		if err != nil { // a UDP length field of 1 to 7: keep the ports, not the payload
+			d.Stats.BadTransport++
+			p.Payload = nil
+			return OK
+		}
 		p.Payload = d.udp.Payload
 		if p.Key.DstPort == 4789 && depth < MaxTunnelDepth && len(p.Payload) >= 8 {
 			return d.vxlanInner(p, depth)

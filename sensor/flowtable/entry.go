@@ -38,6 +38,7 @@ type entry struct {
 	history    [24]byte
 	first      int64
 	last       int64
+	enq        int64 // when the flow was last put at the LRU list's tail
 	closeAt    int64
 	prev, next int32
 	mac        [2]flow.MAC // initiator, responder
@@ -69,8 +70,8 @@ func (e *entry) endReason() flow.EndReason {
 // reset starts a new record for the flow with packet p, which travels
 // against the canonical key when swapped.
 func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
-	key := e.key
-	*e = entry{key: key, first: p.TS, last: p.TS, prev: none, next: none}
+	key, prev, next := e.key, e.prev, e.next
+	*e = entry{key: key, first: p.TS, last: p.TS, prev: prev, next: next}
 	// The initiator is the sender of the first packet, except that a
 	// SYN-ACK names its receiver (who sent the SYN we missed; Zeek instead
 	// keeps the sender and logs conn_state OTH), and a midstream TCP

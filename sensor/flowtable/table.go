@@ -5,7 +5,7 @@
 // packet timestamps, so replaying a capture gives the same records every
 // time. The per-packet path allocates nothing: entries live in fixed-size
 // chunks indexed by int32, keyed by a packed canonical flow.Key, and linked
-// into an LRU list (idle expiry and eviction pop its head in O(1)) or, once
+// into a lazily kept LRU list (idle expiry and eviction pop its head) or, once
 // closed by FIN or RST, into a closing list that holds them for a short
 // linger so trailing ACKs and retransmissions still count.
 package flowtable
@@ -155,10 +155,8 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 				t.lru.remove(t, ei)
 			}
 			e.reset(p, swapped, tun)
-			t.lru.pushBack(t, ei)
+			t.enqueue(ei)
 			t.stats.Created++
-		} else if e.state == open {
-			t.lru.moveToBack(t, ei)
 		}
 	} else {
 		if len(t.index) >= t.cfg.MaxFlows {
@@ -169,7 +167,7 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 		e.key = ck
 		e.reset(p, swapped, tun)
 		t.index[ck] = ei
-		t.lru.pushBack(t, ei)
+		t.enqueue(ei)
 		t.stats.Created++
 	}
 	if e.account(p, swapped) && e.state == open {
@@ -195,14 +193,35 @@ func (t *Table) alloc() int32 {
 	return n
 }
 
+// enqueue appends an open flow to the LRU list, stamped with the time.
+func (t *Table) enqueue(ei int32) {
+	t.at(ei).enq = t.now
+	t.lru.pushBack(t, ei)
+}
+
 // expire closes idle flows and closing flows whose linger has passed.
+//
+// The LRU list is kept lazily, as the CLOCK algorithm keeps its ring: a
+// packet only stamps its flow's last-seen time and never relinks the list
+// (relinking touches two more entries, the most expensive memory traffic
+// per packet). The list is ordered by enqueue time, so when its head was
+// enqueued less than an idle timeout ago nothing can be idle; a head that
+// saw packets since it was enqueued goes back to the tail. A flow therefore
+// closes between one and two idle timeouts after its last packet, and its
+// record still ends at that packet.
 func (t *Table) expire() {
 	for t.lru.head != none {
-		e := t.at(t.lru.head)
-		if t.now-e.last < t.idle {
+		hi := t.lru.head
+		e := t.at(hi)
+		if t.now-e.enq < t.idle {
 			break
 		}
-		t.drop(t.lru.head, &t.lru, flow.EndIdle)
+		if t.now-e.last >= t.idle {
+			t.drop(hi, &t.lru, flow.EndIdle)
+			continue
+		}
+		t.lru.remove(t, hi)
+		t.enqueue(hi)
 	}
 	for t.closing.head != none {
 		e := t.at(t.closing.head)
@@ -213,10 +232,23 @@ func (t *Table) expire() {
 	}
 }
 
+// evict closes the least recently seen flow, approximately: heads that saw
+// packets since they were enqueued get a second chance, up to a bound.
 func (t *Table) evict() {
 	l := &t.lru
 	if l.head == none {
 		l = &t.closing
+	}
+	for range 64 {
+		hi := l.head
+		if l != &t.lru || hi == l.tail {
+			break
+		}
+		if e := t.at(hi); e.last <= e.enq {
+			break
+		}
+		l.remove(t, hi)
+		t.enqueue(hi)
 	}
 	t.drop(l.head, l, flow.EndEvicted)
 	t.stats.Evicted++
@@ -331,12 +363,4 @@ func (l *list) remove(t *Table, i int32) {
 		l.tail = e.prev
 	}
 	e.prev, e.next = none, none
-}
-
-func (l *list) moveToBack(t *Table, i int32) {
-	if l.tail == i {
-		return
-	}
-	l.remove(t, i)
-	l.pushBack(t, i)
 }

@@ -79,14 +79,16 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 		// pcapgo accepts only version 2.4, but libpcap and Wireshark read
 		// every 2.x: present older files to pcapgo as 2.4, fixing the
 		// record headers on the way (see legacyReader).
-		var src io.Reader = cr
+		// Classic pcap offsets are computed exactly from the record
+		// lengths, so pcapgo reads the buffered file directly.
+		var src io.Reader = cr.r
 		if hdr, err := cr.r.Peek(24); err == nil {
 			order := binary.ByteOrder(binary.LittleEndian)
 			if magic[0] == 0xa1 { // written big-endian
 				order = binary.BigEndian
 			}
 			if minor := order.Uint16(hdr[6:8]); order.Uint16(hdr[4:6]) == 2 && minor < 4 {
-				lr := &legacyReader{r: cr, order: order, minor: minor}
+				lr := &legacyReader{r: cr.r, order: order, minor: minor}
 				lr.pending = append(lr.pending, hdr...)
 				order.PutUint16(lr.pending[6:8], 4)
 				cr.r.Discard(24)
