@@ -123,17 +123,26 @@ func isICMPReply(proto, typ uint8) bool {
 	return typ == 129 || typ == 131 || typ == 136
 }
 
-// restart reports whether p must start a new record of this flow: the
-// active timeout has passed, or a fresh SYN reuses the tuple of a closed
-// connection.
-func (e *entry) restart(p *decode.Packet, now, active int64) bool {
-	if now-e.first >= active {
-		return true
+// restart reports whether p must start a new record of this flow, and why
+// the current one ends: the flow was idle longer than the idle timeout (the
+// lazy LRU may not have closed it yet), it has been open longer than the
+// active timeout, or a fresh SYN reuses the tuple of a closed connection.
+func (e *entry) restart(p *decode.Packet, now, idle, active int64) (flow.EndReason, bool) {
+	switch {
+	case e.state == closing && p.TCPFlags&(flow.FlagSYN|flow.FlagACK) == flow.FlagSYN:
+		return e.endReason(), true
+	case p.TS-e.last >= idle:
+		if e.state == closing {
+			return e.endReason(), true
+		}
+		return flow.EndIdle, true
+	case now-e.first >= active:
+		if e.state == closing {
+			return e.endReason(), true
+		}
+		return flow.EndActive, true
 	}
-	if e.state == closing && p.TCPFlags&(flow.FlagSYN|flow.FlagACK) == flow.FlagSYN {
-		return true
-	}
-	return false
+	return "", false
 }
 
 // account adds p to the flow and reports whether it closed the

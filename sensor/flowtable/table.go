@@ -146,12 +146,11 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 	var e *entry
 	if ok {
 		e = t.at(ei)
-		if e.restart(p, t.now, t.active) {
+		if reason, ok := e.restart(p, t.now, t.idle, t.active); ok {
+			t.export(e, reason)
 			if e.state == closing {
-				t.export(e, e.endReason())
 				t.closing.remove(t, ei)
 			} else {
-				t.export(e, flow.EndActive)
 				t.lru.remove(t, ei)
 			}
 			e.reset(p, swapped, tun)

@@ -72,6 +72,17 @@ func TestTable(t *testing.T) {
 			[]flow.EndReason{flow.EndRST, flow.EndEOF}, nil},
 		{"idle timeout", Config{IdleTimeout: 10 * time.Second}, []decode.Packet{pk(0, 0, 17, 0, 10), pk(11*sec, 0, 17, 0, 10), pk(40*sec, 1, 17, 0, 10)},
 			[]flow.EndReason{flow.EndIdle, flow.EndIdle, flow.EndEOF}, nil},
+		{"idle gap on a requeued flow", Config{IdleTimeout: 10 * time.Second}, func() []decode.Packet {
+			other := pk(12*sec, 0, 17, 0, 1)
+			other.Key.SrcPort = 1
+			// At 12 s the flow is requeued (last packet 9 s); its next
+			// packet, 11 s after the last, must still start a new record.
+			return []decode.Packet{pk(0, 0, 17, 0, 1), pk(9*sec, 0, 17, 0, 1), other, pk(20*sec, 0, 17, 0, 1)}
+		}(), []flow.EndReason{flow.EndIdle, flow.EndEOF, flow.EndEOF}, func(t *testing.T, r recs, _ Stats) {
+			if r[0].Src.Packets != 2 {
+				t.Errorf("first record has %d packets, want 2", r[0].Src.Packets)
+			}
+		}},
 		{"active timeout", Config{ActiveTimeout: 10 * time.Second}, func() (ps []decode.Packet) {
 			for i := range 25 {
 				ps = append(ps, pk(int64(i)*sec, i%2, 17, 0, 10))

@@ -5,12 +5,14 @@ package pcapfile
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -41,7 +43,7 @@ type Reader struct {
 	format  Format
 	f       *os.File
 	cr      *countingReader
-	pcap    *pcapgo.Reader
+	recs    *records
 	ng      *pcapgo.NgReader
 	packets int64 // frames returned so far
 	offset  int64 // pcap: byte offset of the next record
@@ -76,27 +78,8 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	switch binary.LittleEndian.Uint32(magic) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		rd.format = PCAP
-		// pcapgo accepts only version 2.4, but libpcap and Wireshark read
-		// every 2.x: present older files to pcapgo as 2.4, fixing the
-		// record headers on the way (see legacyReader).
-		// Classic pcap offsets are computed exactly from the record
-		// lengths, so pcapgo reads the buffered file directly.
-		var src io.Reader = cr.r
-		if hdr, err := cr.r.Peek(24); err == nil {
-			order := binary.ByteOrder(binary.LittleEndian)
-			if magic[0] == 0xa1 { // written big-endian
-				order = binary.BigEndian
-			}
-			if minor := order.Uint16(hdr[6:8]); order.Uint16(hdr[4:6]) == 2 && minor < 4 {
-				lr := &legacyReader{r: cr.r, order: order, minor: minor}
-				lr.pending = append(lr.pending, hdr...)
-				order.PutUint16(lr.pending[6:8], 4)
-				cr.r.Discard(24)
-				src = lr
-			}
-		}
-		rd.pcap, err = pcapgo.NewReader(src)
 		rd.offset = 24
+		rd.recs, err = newRecords(cr.r, magic)
 	case 0x0a0d0d0a:
 		rd.format = PCAPNG
 		rd.ng, err = pcapgo.NewNgReader(cr, pcapgo.NgReaderOptions{WantMixedLinkType: true})
@@ -120,12 +103,11 @@ func (r *Reader) Packets() int64 { return r.packets }
 // byte offset. After an error the reader is unusable.
 func (r *Reader) Next(fr *Frame) error {
 	var err error
-	if r.pcap != nil {
-		data, ci, e := r.pcap.ZeroCopyReadPacketData()
+	if r.recs != nil {
+		e := r.recs.next(fr)
 		if e == nil {
-			fr.Data, fr.Link, fr.TS, fr.OrigLen = data, r.pcap.LinkType(), ci.Timestamp.UnixNano(), ci.Length
 			r.packets++
-			r.offset += 16 + int64(ci.CaptureLength)
+			r.offset += 16 + int64(len(fr.Data))
 			return nil
 		}
 		err = e
@@ -176,45 +158,43 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// legacyReader rewrites a pcap 2.0-2.3 stream into 2.4. Before 2.3 the
-// record header held the original length before the captured length;
-// libpcap swaps them back always for < 2.3 and, for 2.3, when the captured
-// length is the larger.
-type legacyReader struct {
-	r       io.Reader
-	order   binary.ByteOrder
-	minor   uint16
-	pending []byte // bytes ready to hand out: the file header or a fixed record header
-	body    int64  // record bytes still to pass through
-}
-
-func (l *legacyReader) Read(p []byte) (int, error) {
-	if len(l.pending) == 0 && l.body == 0 {
-		var h [16]byte
-		if n, err := io.ReadFull(l.r, h[:]); err != nil {
-			if err == io.ErrUnexpectedEOF || (err == io.EOF && n > 0) {
-				return 0, io.ErrUnexpectedEOF
-			}
-			return 0, err
-		}
-		caplen, length := l.order.Uint32(h[8:12]), l.order.Uint32(h[12:16])
-		if l.minor < 3 || caplen > length {
-			caplen, length = length, caplen
-			l.order.PutUint32(h[8:12], caplen)
-			l.order.PutUint32(h[12:16], length)
-		}
-		l.pending = append(l.pending[:0], h[:]...)
-		l.body = int64(caplen)
+// newRecords reads the classic pcap file header with pcapgo (which checks
+// the magic, version and link type) and returns the record reader.
+// pcapgo accepts only version 2.4, but libpcap and Wireshark read every
+// 2.x: older headers are presented to pcapgo as 2.4, and their swapped
+// record length fields are put right as libpcap does (always before 2.3,
+// for 2.3 when the captured length is the larger).
+func newRecords(r *bufio.Reader, magic []byte) (*records, error) {
+	hdr, err := r.Peek(24)
+	if err != nil {
+		return nil, fmt.Errorf("file header cut short: %w", io.ErrUnexpectedEOF)
 	}
-	if len(l.pending) > 0 {
-		n := copy(p, l.pending)
-		l.pending = l.pending[n:]
-		return n, nil
+	order := binary.ByteOrder(binary.LittleEndian)
+	if magic[0] == 0xa1 { // written big-endian
+		order = binary.BigEndian
 	}
-	if int64(len(p)) > l.body {
-		p = p[:l.body]
+	fixed := append([]byte(nil), hdr...)
+	minor := order.Uint16(hdr[6:8])
+	if order.Uint16(hdr[4:6]) == 2 && minor < 4 {
+		order.PutUint16(fixed[6:8], 4)
 	}
-	n, err := l.r.Read(p)
-	l.body -= int64(n)
-	return n, err
+	pr, err := pcapgo.NewReader(bytes.NewReader(fixed))
+	if err != nil {
+		return nil, err
+	}
+	r.Discard(24)
+	p := &records{
+		r:         r,
+		buf:       make([]byte, recordBuf),
+		order:     order,
+		nsFactor:  1000,
+		maxCap:    max(int(pr.Snaplen()), maxSnaplen),
+		swapped:   minor < 3,
+		maybeSwap: minor == 3,
+		link:      pr.LinkType(),
+	}
+	if pr.Resolution() == gopacket.TimestampResolutionNanosecond {
+		p.nsFactor = 1
+	}
+	return p, nil
 }
