@@ -35,3 +35,20 @@ func TestCommunityID(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	a := key(ProtoTCP, "10.0.0.1", 80, "10.0.0.2", 1234)
+	b := a.Reverse()
+	ca, sa := a.Canonical()
+	cb, sb := b.Canonical()
+	if ca != cb || sa == sb || sa {
+		t.Errorf("canonical %v/%v swapped %v/%v", ca, cb, sa, sb)
+	}
+	same := key(ProtoUDP, "::1", 5, "::1", 3)
+	if c, s := same.Canonical(); !s || c.SrcPort != 3 {
+		t.Errorf("equal addresses: ports not ordered: %+v", c)
+	}
+	if v4, v6 := AddrFrom(netip.MustParseAddr("255.255.255.255")), AddrFrom(netip.MustParseAddr("::1")); v4.compare(v6) <= 0 {
+		t.Errorf("::ffff:255.255.255.255 should sort after ::1")
+	}
+}

@@ -5,6 +5,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 )
 
@@ -45,15 +46,18 @@ func (a Addr) Netip() netip.Addr { return netip.AddrFrom16(a).Unmap() }
 
 func (a Addr) String() string { return a.Netip().String() }
 
-// less orders addresses bytewise; IPv4 and IPv6 never compare equal.
+// compare orders addresses as big-endian 128-bit numbers (bytewise);
+// IPv4-mapped and IPv6 addresses never compare equal.
 func (a Addr) compare(b Addr) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
+	x, y := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	if x == y {
+		x, y = binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	}
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
 	}
 	return 0
 }

@@ -66,7 +66,10 @@ func Open(path string) (*Reader, error) {
 
 // NewReader reads a capture from r; name is used in error messages.
 func NewReader(r io.Reader, name string) (*Reader, error) {
-	cr := &countingReader{r: bufio.NewReaderSize(r, 1<<20)}
+	// A small buffer: the pcapng reader does its own buffering, and the
+	// classic pcap record reader reads megabytes at a time, which bufio
+	// passes straight through.
+	cr := &countingReader{r: bufio.NewReaderSize(r, 64<<10)}
 	rd := &Reader{name: name, cr: cr}
 	magic, err := cr.r.Peek(4)
 	if err != nil {
@@ -186,7 +189,7 @@ func newRecords(r *bufio.Reader, magic []byte) (*records, error) {
 	p := &records{
 		r:         r,
 		buf:       make([]byte, recordBuf),
-		order:     order,
+		bigEndian: magic[0] == 0xa1,
 		nsFactor:  1000,
 		maxCap:    max(int(pr.Snaplen()), maxSnaplen),
 		swapped:   minor < 3,

@@ -133,11 +133,11 @@ func TestLegacyVersions(t *testing.T) {
 func TestErrors(t *testing.T) {
 	frame := []byte("0123456789")
 	tests := []struct {
-		name      string
-		data      []byte
-		openErr   string
-		packets   int64
-		nextErr   string // error after the packets, "" for a clean EOF
+		name    string
+		data    []byte
+		openErr string
+		packets int64
+		nextErr string // error after the packets, "" for a clean EOF
 	}{
 		{"empty", nil, "empty file", 0, ""},
 		{"tiny", []byte{0xd4, 0xc3}, "too short", 0, ""},
@@ -174,6 +174,15 @@ func TestErrors(t *testing.T) {
 				t.Errorf("error %v, want %q", err, tc.nextErr)
 			}
 		})
+	}
+}
+
+func TestRecordLargerThanBuffer(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, recordBuf+1000)
+	b := append(pcapHeader(4, uint32(len(big))), record(1, 0, uint32(len(big)), uint32(len(big)), big)...)
+	b = append(b, record(2, 0, 3, 3, []byte("abc"))...)
+	if n := compareWithPcapgo(t, "big", b); n != 2 {
+		t.Errorf("%d records, want 2", n)
 	}
 }
 

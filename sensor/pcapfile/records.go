@@ -19,7 +19,7 @@ type records struct {
 	r          io.Reader
 	buf        []byte
 	start, end int // unread bytes are buf[start:end]
-	order      binary.ByteOrder
+	bigEndian  bool
 	nsFactor   int64 // 1 for nanosecond files, 1000 for microsecond ones
 	maxCap     int
 	swapped    bool // pcap < 2.3: len before caplen; 2.3: swap when caplen > len
@@ -29,7 +29,11 @@ type records struct {
 }
 
 const (
-	recordBuf = 1 << 20
+	// recordBuf fits in a core's L2 cache, so the records the kernel just
+	// copied in are still cached when they are decoded (4 MiB cost 30%
+	// more CPU in `make bench`). It grows for files whose snaplen allows
+	// larger records.
+	recordBuf = 512 << 10
 	// maxSnaplen is the largest record pcapgo accepts whatever the header's
 	// snaplen says (its eagerReadMax), as tcpdump and Wireshark do.
 	maxSnaplen = 262144
@@ -43,8 +47,15 @@ func (p *records) next(fr *Frame) error {
 		return p.fail(err)
 	}
 	h := p.buf[p.start : p.start+16]
-	sec, sub := int64(p.order.Uint32(h[0:4])), int64(p.order.Uint32(h[4:8]))
-	caplen, length := int(p.order.Uint32(h[8:12])), int(p.order.Uint32(h[12:16]))
+	var sec, sub int64
+	var caplen, length int
+	if p.bigEndian {
+		sec, sub = int64(binary.BigEndian.Uint32(h[0:4])), int64(binary.BigEndian.Uint32(h[4:8]))
+		caplen, length = int(binary.BigEndian.Uint32(h[8:12])), int(binary.BigEndian.Uint32(h[12:16]))
+	} else {
+		sec, sub = int64(binary.LittleEndian.Uint32(h[0:4])), int64(binary.LittleEndian.Uint32(h[4:8]))
+		caplen, length = int(binary.LittleEndian.Uint32(h[8:12])), int(binary.LittleEndian.Uint32(h[12:16]))
+	}
 	if p.swapped || (p.maybeSwap && caplen > length) {
 		caplen, length = length, caplen
 	}
@@ -74,6 +85,11 @@ func (p *records) fill(n int) error {
 	if p.start > 0 {
 		p.end = copy(p.buf, p.buf[p.start:p.end])
 		p.start = 0
+	}
+	if n > len(p.buf) {
+		nb := make([]byte, n)
+		copy(nb, p.buf[:p.end])
+		p.buf = nb
 	}
 	for p.end < n {
 		m, err := p.r.Read(p.buf[p.end:])
