@@ -116,18 +116,42 @@ func appendSafe(b []byte, s string) []byte {
 }
 
 func appendTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	y, mo, d := t.Date()
-	h, mi, s := t.Clock()
-	if y < 0 || y > 9999 {
+	secs := t.Unix()
+	ns := t.Nanosecond()
+	// Civil date from days since the epoch (H. Hinnant's algorithm), for
+	// years 0000-9999; time.Time.Date and Clock cost twice as much.
+	if secs < -62167219200 || secs >= 253402300800 {
 		b = append(b, '"')
-		b = t.AppendFormat(b, TimeLayout)
+		b = t.UTC().AppendFormat(b, TimeLayout)
 		return append(b, '"')
 	}
-	ns := t.Nanosecond()
+	days := secs / 86400
+	sod := secs % 86400
+	if sod < 0 {
+		sod += 86400
+		days--
+	}
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	y := yoe + era*400
+	if m <= 2 {
+		y++
+	}
 	var buf [32]byte
 	buf[0] = '"'
-	put := func(i, v, n int) {
+	put := func(i int, v int64, n int) {
 		for j := i + n - 1; j >= i; j-- {
 			buf[j] = byte('0' + v%10)
 			v /= 10
@@ -135,17 +159,17 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	put(1, y, 4)
 	buf[5] = '-'
-	put(6, int(mo), 2)
+	put(6, m, 2)
 	buf[8] = '-'
 	put(9, d, 2)
 	buf[11] = 'T'
-	put(12, h, 2)
+	put(12, sod/3600, 2)
 	buf[14] = ':'
-	put(15, mi, 2)
+	put(15, sod/60%60, 2)
 	buf[17] = ':'
-	put(18, s, 2)
+	put(18, sod%60, 2)
 	buf[20] = '.'
-	put(21, ns, 9)
+	put(21, int64(ns), 9)
 	buf[30], buf[31] = 'Z', '"'
 	return append(b, buf[:]...)
 }

@@ -103,6 +103,18 @@ func TestOmitted(t *testing.T) {
 	}
 }
 
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(-62167219200), int64(1))
+	f.Fuzz(func(t *testing.T, sec, ns int64) {
+		tm := time.Unix(sec%400000000000, ns%1e9)
+		want := `"` + tm.UTC().Format(TimeLayout) + `"`
+		if got := string(appendTime(nil, tm)); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
+		}
+	})
+}
+
 func FuzzAppendString(f *testing.F) {
 	f.Add("héllo\x00\xff")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -128,6 +140,11 @@ func TestAppendTime(t *testing.T) {
 		time.Date(1999, 12, 31, 23, 59, 59, 0, time.FixedZone("x", 3600)),
 		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
 		time.Unix(0, 0),
+		time.Date(2000, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(1969, 12, 31, 23, 59, 59, 5, time.UTC),
+		time.Date(0, 3, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC),
 	} {
 		want := `"` + tm.UTC().Format(TimeLayout) + `"`
 		if got := string(appendTime(nil, tm)); got != want {

@@ -89,12 +89,15 @@ func (k Key) Reverse() Key {
 // Canonical returns the key with its endpoints ordered (lower address, then
 // lower port, first), so both directions of a conversation map to one value,
 // and whether it had to swap them.
-func (k Key) Canonical() (Key, bool) {
-	c := k.Src.compare(k.Dst)
-	if c > 0 || (c == 0 && k.SrcPort > k.DstPort) {
-		return k.Reverse(), true
+func (k *Key) Canonical() (c Key, swapped bool) {
+	o := k.Src.compare(k.Dst)
+	c = *k
+	if o > 0 || (o == 0 && k.SrcPort > k.DstPort) {
+		c.Src, c.Dst = k.Dst, k.Src
+		c.SrcPort, c.DstPort = k.DstPort, k.SrcPort
+		return c, true
 	}
-	return k, false
+	return c, false
 }
 
 // VLANs returns the valid VLAN ids, outer first, or nil when untagged.

@@ -152,16 +152,19 @@ const (
 
 // Decode decodes one frame of the given link type captured at ts (ns).
 func (d *Decoder) Decode(data []byte, link layers.LinkType, ts int64, p *Packet) Result {
-	*p = Packet{TS: ts}
 	d.Stats.Frames++
+	if link == layers.LinkTypeEthernet && !d.layersOnly {
+		// The fast path sets every field it reports; clearing the whole
+		// Packet (its carrier array included) costs more than the rest.
+		p.TS, p.NCarriers, p.TCPFlags, p.Seq, p.Ack = ts, 0, 0, 0, 0
+		p.ICMPType, p.ICMPCode, p.ICMPOneWay, p.Payload = 0, 0, false, nil
+		if r, ok := d.fast(data, p); ok {
+			return r
+		}
+	}
+	*p = Packet{TS: ts}
 	switch link {
 	case layers.LinkTypeEthernet:
-		if !d.layersOnly {
-			if r, ok := d.fast(data, p); ok {
-				return r
-			}
-			*p = Packet{TS: ts}
-		}
 		return d.ethernet(data, p, 0)
 	case layers.LinkTypeLinuxSLL:
 		if d.sll.DecodeFromBytes(data, nodf) != nil {

@@ -17,32 +17,36 @@ const (
 // direction holds what one endpoint sent.
 type direction struct {
 	packets, bytes, payload uint64
-	flags                   flow.TCPFlags
 	seqEnd                  uint32 // highest sequence number + payload seen
+	historySeen             uint16 // bit per history letter already recorded
+	flags                   flow.TCPFlags
 	seqSeen                 bool
 	finSeen                 bool
-	historySeen             uint16 // bit per history letter already recorded
 }
 
 // entry is one flow. It holds no pointers, so a table of a million of them
-// costs the garbage collector nothing to scan.
+// costs the garbage collector nothing to scan. The fields every packet
+// touches come first, so that a packet's update stays within the entry's
+// first two cache lines; the key, MACs, history text and tunnel are read
+// when the flow starts or ends.
 type entry struct {
-	key        flow.Key // canonical
-	srcIsB     bool     // the initiator is key.Dst (the canonical key's second endpoint)
+	last       int64
+	first      int64
+	dir        [2]direction
 	state      state
+	srcIsB     bool // the initiator is key.Dst (the canonical key's second endpoint)
 	rst        bool
+	macsKnown  bool // both MACs are set; skip the per-packet check
+	nhistory   uint8
 	icmpOneWay bool
 	icmpType   uint8
 	icmpCode   uint8
-	nhistory   uint8
-	history    [24]byte
-	first      int64
-	last       int64
+	prev, next int32
 	enq        int64 // when the flow was last put at the LRU list's tail
 	closeAt    int64
-	prev, next int32
+	history    [24]byte
 	mac        [2]flow.MAC // initiator, responder
-	dir        [2]direction
+	key        flow.Key    // canonical
 	tunnel     tunnelInfo
 }
 
@@ -162,11 +166,14 @@ func (e *entry) account(p *decode.Packet, swapped bool) bool {
 	s.packets++
 	s.bytes += uint64(p.IPBytes)
 	s.payload += uint64(p.PayloadLen)
-	if e.mac[d].IsZero() {
-		e.mac[d] = p.SrcMAC
-	}
-	if e.mac[1-d].IsZero() {
-		e.mac[1-d] = p.DstMAC
+	if !e.macsKnown {
+		if e.mac[d].IsZero() {
+			e.mac[d] = p.SrcMAC
+		}
+		if e.mac[1-d].IsZero() {
+			e.mac[1-d] = p.DstMAC
+		}
+		e.macsKnown = !e.mac[0].IsZero() && !e.mac[1].IsZero()
 	}
 	if p.Key.Proto != flow.ProtoTCP {
 		return false

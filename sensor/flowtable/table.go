@@ -314,19 +314,21 @@ func (t *Table) export(e *entry, reason flow.EndReason) {
 // flowID is a deterministic record id: replaying a capture yields the same
 // ids, and a flow's later records (after an active timeout) get new ones.
 func flowID(k *flow.Key, first int64) string {
-	var b [48]byte
-	copy(b[:16], k.Src[:])
-	copy(b[16:32], k.Dst[:])
-	binary.BigEndian.PutUint16(b[32:], k.SrcPort)
-	binary.BigEndian.PutUint16(b[34:], k.DstPort)
-	b[36], b[37] = k.Proto, k.NVLAN
-	binary.BigEndian.PutUint16(b[38:], k.VLAN[0])
-	binary.BigEndian.PutUint64(b[40:], uint64(first)^uint64(k.VLAN[1])<<48)
-	v := uint64(14695981039346656037) // FNV-1a
-	for _, c := range b {
-		v ^= uint64(c)
-		v *= 1099511628211
+	// A fixed 64-bit mix of the key's words (deterministic, unlike
+	// hash/maphash), finished as in splitmix64.
+	v := uint64(first)
+	for _, w := range [...]uint64{
+		binary.LittleEndian.Uint64(k.Src[:8]), binary.LittleEndian.Uint64(k.Src[8:]),
+		binary.LittleEndian.Uint64(k.Dst[:8]), binary.LittleEndian.Uint64(k.Dst[8:]),
+		uint64(k.SrcPort)<<48 | uint64(k.DstPort)<<32 | uint64(k.Proto)<<24 | uint64(k.NVLAN)<<16,
+		uint64(k.VLAN[0])<<16 | uint64(k.VLAN[1]),
+	} {
+		v = (v ^ w) * 0x9e3779b97f4a7c15
+		v ^= v >> 29
 	}
+	v ^= v >> 31
+	v *= 0xbf58476d1ce4e5b9
+	v ^= v >> 27
 	var out [16]byte
 	for i := 15; i >= 0; i-- {
 		out[i] = "0123456789abcdef"[v&0xf]
