@@ -83,7 +83,143 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, '}')
 	}
+	b = r.appendMeta(b)
 	return append(b, '}')
+}
+
+func (r *Record) appendMeta(b []byte) []byte {
+	if t := r.TLS; t != nil {
+		b = append(b, `,"tls":{`...)
+		n := len(b)
+		b = appendField(b, n, "sni", t.SNI)
+		if len(t.ALPN) > 0 {
+			b = appendKey(b, n, "alpn")
+			b = append(b, '[')
+			for i, a := range t.ALPN {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, a)
+			}
+			b = append(b, ']')
+		}
+		b = appendField(b, n, "version", t.Version)
+		b = appendField(b, n, "ja3", t.JA3)
+		b = appendField(b, n, "ja3_string", t.JA3String)
+		b = appendField(b, n, "ja4", t.JA4)
+		b = appendField(b, n, "server_version", t.ServerVer)
+		b = appendField(b, n, "cipher", t.Cipher)
+		b = appendField(b, n, "cert_subject", t.CertSubject)
+		b = appendField(b, n, "cert_issuer", t.CertIssuer)
+		b = append(b, '}')
+	}
+	if q := r.QUIC; q != nil {
+		b = append(b, `,"quic":{"version":`...)
+		b = appendString(b, q.Version)
+		b = append(b, '}')
+	}
+	if d := r.DNS; d != nil {
+		b = append(b, `,"dns":{"query":`...)
+		b = appendString(b, d.Query)
+		if len(d.Queries) > 0 {
+			b = append(b, `,"queries":[`...)
+			for i, q := range d.Queries {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, q)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `,"qtype":`...)
+		b = appendString(b, d.QType)
+		b = appendField(b, 0, "rcode", d.RCode)
+		if len(d.Answers) > 0 {
+			b = append(b, `,"answers":[`...)
+			for i, a := range d.Answers {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, a)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, '}')
+	}
+	if h := r.HTTP; h != nil {
+		b = append(b, `,"http":{"method":`...)
+		b = appendString(b, h.Method)
+		b = appendField(b, 0, "host", h.Host)
+		b = appendField(b, 0, "path", h.Path)
+		b = appendField(b, 0, "user_agent", h.UserAgent)
+		if h.Status != 0 {
+			b = append(b, `,"status":`...)
+			b = strconv.AppendInt(b, int64(h.Status), 10)
+		}
+		b = append(b, '}')
+	}
+	if s := r.SSH; s != nil {
+		b = append(b, `,"ssh":{`...)
+		n := len(b)
+		b = appendField(b, n, "client", s.Client)
+		b = appendField(b, n, "server", s.Server)
+		b = append(b, '}')
+	}
+	if d := r.DHCP; d != nil {
+		b = append(b, `,"dhcp":{`...)
+		n := len(b)
+		if len(d.MsgTypes) > 0 {
+			b = appendKey(b, n, "msg_types")
+			b = append(b, '[')
+			for i, m := range d.MsgTypes {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, m)
+			}
+			b = append(b, ']')
+		}
+		if !d.ClientMAC.IsZero() {
+			b = appendKey(b, n, "client_mac")
+			b = append(b, '"')
+			b, _ = d.ClientMAC.AppendText(b)
+			b = append(b, '"')
+		}
+		b = appendField(b, n, "requested_addr", d.RequestedIP)
+		b = appendField(b, n, "assigned_addr", d.AssignedIP)
+		b = appendField(b, n, "hostname", d.Hostname)
+		b = appendField(b, n, "vendor_class", d.VendorClass)
+		b = appendField(b, n, "client_id", d.ClientID)
+		b = append(b, '}')
+	}
+	if k := r.SOCKS; k != nil {
+		b = append(b, `,"socks":{"version":`...)
+		b = strconv.AppendInt(b, int64(k.Version), 10)
+		b = append(b, `,"target":`...)
+		b = appendString(b, k.Target)
+		b = append(b, '}')
+	}
+	return b
+}
+
+// appendKey appends "key": inside an object that opened at offset open,
+// with a comma unless it is the object's first member (open 0: never first).
+func appendKey(b []byte, open int, key string) []byte {
+	if len(b) != open {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+// appendField appends "key":"value" unless value is empty.
+func appendField(b []byte, open int, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = appendKey(b, open, key)
+	return appendString(b, value)
 }
 
 func (e *Endpoint) appendJSON(b []byte) []byte {
@@ -102,6 +238,9 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, e.Bytes, 10)
 	b = append(b, `,"payload_bytes":`...)
 	b = strconv.AppendUint(b, e.PayloadBytes, 10)
+	b = appendField(b, 0, "name", e.Name)
+	b = appendField(b, 0, "name_source", e.NameSource)
+	b = appendField(b, 0, "hostname", e.Hostname)
 	return append(b, '}')
 }
 

@@ -23,12 +23,23 @@ func full() *Record {
 		Proto:       "tcp",
 		VLAN:        []uint16{10, 20},
 		Src: Endpoint{IP: netip.MustParseAddr("10.1.2.3"), Port: 51515, MAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3},
-			Packets: 10, Bytes: 1000, PayloadBytes: 480},
+			Packets: 10, Bytes: 1000, PayloadBytes: 480, Name: "laptop-17.corp", NameSource: "dns", Hostname: "LAPTOP-17"},
 		Dst: Endpoint{IP: netip.MustParseAddr("2001:db8::1"), Port: 443, MAC: MAC{0, 0x1b, 0x21, 4, 5, 6},
-			Packets: 8, Bytes: 6000, PayloadBytes: 5600},
+			Packets: 8, Bytes: 6000, PayloadBytes: 5600, Name: "relay-1.net.anydesk.com", NameSource: "sni", Hostname: "relay"},
 		TCP:    &TCP{SrcFlags: FlagSYN | FlagACK | FlagFIN, DstFlags: FlagRST, History: "ShADadFr"},
 		ICMP:   &ICMP{Type: 3, Code: 1},
 		Tunnel: &Tunnel{Type: "vxlan", Src: netip.MustParseAddr("192.0.2.1"), Dst: netip.MustParseAddr("192.0.2.2"), VNI: 42},
+		TLS: &TLS{SNI: "relay-1.net.anydesk.com", ALPN: []string{"h2", "http/1.1"}, Version: "1.3", JA3: "773906b0efdefa24a7f2b8eb6985bf37",
+			JA3String: "771,4865-4866,0-23-65281,29-23,0", JA4: "t13d1516h2_8daaf6152771_e5627efa2ab1", ServerVer: "1.2",
+			Cipher: "TLS_AES_128_GCM_SHA256", CertSubject: "CN=AnyDesk Client", CertIssuer: "CN=AnyDesk Client"},
+		QUIC: &QUIC{Version: "1"},
+		DNS: &DNS{Query: "example.com", Queries: []string{"example.com", "www.example.com"}, QType: "A", RCode: "NOERROR",
+			Answers: []string{"93.184.216.34"}},
+		SOCKS: &SOCKS{Version: 5, Target: "relay.example:443"},
+		HTTP:  &HTTP{Method: "CONNECT", Host: "example.com:443", Path: "/x", UserAgent: "curl/8 \"q\"", Status: 200},
+		SSH:   &SSH{Client: "SSH-2.0-OpenSSH_9.6", Server: "SSH-2.0-dropbear"},
+		DHCP: &DHCP{MsgTypes: []string{"REQUEST", "ACK"}, ClientMAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3}, RequestedIP: "10.0.0.5",
+			AssignedIP: "10.0.0.5", Hostname: "pikvm", VendorClass: "dhcpcd-9", ClientID: "01dca632010203"},
 	}
 }
 
@@ -150,5 +161,19 @@ func TestAppendTime(t *testing.T) {
 		if got := string(appendTime(nil, tm)); got != want {
 			t.Errorf("appendTime(%v) = %s, want %s", tm, got, want)
 		}
+	}
+}
+
+// TestClone checks that a clone shares no memory with the original: after
+// the original's every field is overwritten, the clone still encodes as
+// before.
+func TestClone(t *testing.T) {
+	r := full()
+	want := string(r.AppendJSON(nil))
+	c := r.Clone()
+	r.VLAN[0], r.TLS.ALPN[0], r.DNS.Answers[0], r.DNS.Queries[0], r.DHCP.MsgTypes[0] = 1, "x", "x", "x", "x"
+	*r.TCP, *r.ICMP, *r.Tunnel, *r.TLS, *r.QUIC, *r.DNS, *r.HTTP, *r.SSH, *r.DHCP, *r.SOCKS = TCP{}, ICMP{}, Tunnel{}, TLS{}, QUIC{}, DNS{}, HTTP{}, SSH{}, DHCP{}, SOCKS{}
+	if got := string(c.AppendJSON(nil)); got != want {
+		t.Errorf("clone changed with its original:\n got %s\nwant %s", got, want)
 	}
 }

@@ -42,6 +42,14 @@ type Record struct {
 	TCP    *TCP    `json:"tcp,omitempty"`
 	ICMP   *ICMP   `json:"icmp,omitempty"`
 	Tunnel *Tunnel `json:"tunnel,omitempty"`
+
+	TLS   *TLS   `json:"tls,omitempty"`
+	QUIC  *QUIC  `json:"quic,omitempty"`
+	DNS   *DNS   `json:"dns,omitempty"`
+	HTTP  *HTTP  `json:"http,omitempty"`
+	SSH   *SSH   `json:"ssh,omitempty"`
+	DHCP  *DHCP  `json:"dhcp,omitempty"`
+	SOCKS *SOCKS `json:"socks,omitempty"`
 }
 
 // Endpoint is one side of a flow and what it sent.
@@ -56,6 +64,15 @@ type Endpoint struct {
 	Packets      uint64 `json:"packets"`
 	Bytes        uint64 `json:"bytes"`
 	PayloadBytes uint64 `json:"payload_bytes"`
+	// Name is the endpoint's DNS name as the flow itself or the traffic
+	// before it revealed it; NameSource says how: "sni" (TLS/QUIC server
+	// name, preferred), "http" (Host header) or "dns" (an earlier answer to
+	// this client).
+	Name       string `json:"name,omitempty"`
+	NameSource string `json:"name_source,omitempty"`
+	// Hostname is the name the endpoint gave itself in DHCP (option 12,
+	// or the DHCPv6 FQDN) for this address.
+	Hostname string `json:"hostname,omitempty"`
 }
 
 // TCP holds per-direction TCP state of a flow.
@@ -192,4 +209,44 @@ func indexByte(s string, c byte) int {
 		}
 	}
 	return -1
+}
+
+// Clone returns a deep copy of r. The sensor reuses the record it passes
+// to its emit callback; consumers that keep records clone them.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.VLAN = cloneSlice(r.VLAN)
+	c.TCP = clonePtr(r.TCP)
+	c.ICMP = clonePtr(r.ICMP)
+	c.Tunnel = clonePtr(r.Tunnel)
+	if c.TLS = clonePtr(r.TLS); c.TLS != nil {
+		c.TLS.ALPN = cloneSlice(r.TLS.ALPN)
+	}
+	c.QUIC = clonePtr(r.QUIC)
+	if c.DNS = clonePtr(r.DNS); c.DNS != nil {
+		c.DNS.Answers = cloneSlice(r.DNS.Answers)
+		c.DNS.Queries = cloneSlice(r.DNS.Queries)
+	}
+	c.SOCKS = clonePtr(r.SOCKS)
+	c.HTTP = clonePtr(r.HTTP)
+	c.SSH = clonePtr(r.SSH)
+	if c.DHCP = clonePtr(r.DHCP); c.DHCP != nil {
+		c.DHCP.MsgTypes = cloneSlice(r.DHCP.MsgTypes)
+	}
+	return &c
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	c := *p
+	return &c
+}
+
+func cloneSlice[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append([]T(nil), s...)
 }

@@ -48,7 +48,6 @@ func benchSet(b *testing.B, n int) (*Set, *Schema) {
 }
 
 func benchInputs(s *Schema) []*Input {
-	sni, _ := s.Handle("tls.sni")
 	var out []*Input
 	for i := range 256 {
 		rec := &flow.Record{
@@ -59,10 +58,10 @@ func benchInputs(s *Schema) []*Input {
 		if i%4 == 3 {
 			rec.Proto = "udp"
 		}
-		in := &Input{Record: rec}
 		if i%2 == 0 {
-			in.SetString(sni, fmt.Sprintf("www.site%d.org", i))
+			rec.TLS = &flow.TLS{SNI: fmt.Sprintf("www.site%d.org", i)}
 		}
+		in := &Input{Record: rec}
 		out = append(out, in)
 	}
 	return out

@@ -19,7 +19,7 @@ func FuzzLoad(f *testing.F) {
 		}
 	}
 	f.Add([]byte("- rule: x\n  title: t\n  severity: low\n  category: c\n  match: dst.port == 1\n"))
-	s, err := NewSchema(ExtraField{Name: "tls.sni", Kind: KindString})
+	s, err := NewSchema()
 	if err != nil {
 		f.Fatal(err)
 	}

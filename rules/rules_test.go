@@ -11,7 +11,6 @@ import (
 func testSchema(t testing.TB) *Schema {
 	t.Helper()
 	s, err := NewSchema(
-		ExtraField{Name: "tls.sni", Kind: KindString},
 		ExtraField{Name: "dst.geo.country", Kind: KindString},
 		ExtraField{Name: "dst.as.number", Kind: KindInt},
 		ExtraField{Name: "dst.anon.vpn", Kind: KindBool},

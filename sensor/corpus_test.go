@@ -21,13 +21,7 @@ func readAll(t *testing.T, path string) ([]flow.Record, sensor.Stats, error) {
 	t.Helper()
 	var recs []flow.Record
 	st, err := sensor.ReadFile(context.Background(), path, sensor.Config{}, func(r *flow.Record) {
-		c := *r
-		c.VLAN = append([]uint16(nil), r.VLAN...)
-		if r.TCP != nil {
-			tc := *r.TCP
-			c.TCP = &tc
-		}
-		recs = append(recs, c)
+		recs = append(recs, *r.Clone())
 	})
 	return recs, st, err
 }

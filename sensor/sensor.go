@@ -12,13 +12,17 @@ import (
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor/decode"
 	"github.com/edgeward/edgeward/sensor/flowtable"
+	"github.com/edgeward/edgeward/sensor/inspect"
 	"github.com/edgeward/edgeward/sensor/pcapfile"
 )
 
 // Config configures the sensor's processing stages.
 type Config struct {
-	Table  flowtable.Config
-	Decode decode.Config
+	Table   flowtable.Config
+	Decode  decode.Config
+	Inspect inspect.Config
+	// NoInspect turns payload inspection (application metadata) off.
+	NoInspect bool
 }
 
 // Stats reports what one run processed.
@@ -27,6 +31,7 @@ type Stats struct {
 	Bytes   int64 // captured bytes read
 	Decode  decode.Stats
 	Table   flowtable.Stats
+	Inspect inspect.Stats
 	Elapsed time.Duration
 }
 
@@ -52,6 +57,11 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 
 	dec := decode.New(cfg.Decode)
 	table := flowtable.New(cfg.Table, emit)
+	var insp *inspect.Inspector
+	if !cfg.NoInspect {
+		insp = inspect.New(cfg.Inspect)
+		table.SetInspector(insp)
+	}
 	var (
 		fr   pcapfile.Frame
 		pkt  decode.Packet
@@ -77,6 +87,9 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 	table.Flush(flow.EndEOF)
 	st.Decode = dec.Stats
 	st.Table = table.Stats()
+	if insp != nil {
+		st.Inspect = insp.Stats()
+	}
 	st.Elapsed = time.Since(start)
 	return st, rerr
 }

@@ -29,6 +29,8 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.DurationVar(&cfg.Table.ActiveTimeout, "active-timeout", flowtable.DefaultActiveTimeout, "close and restart a flow open this long")
 	fs.DurationVar(&cfg.Table.CloseLinger, "close-linger", flowtable.DefaultCloseLinger, "keep a TCP flow this long after FIN/RST for late segments")
 	fs.IntVar(&cfg.Table.MaxFlows, "max-flows", flowtable.DefaultMaxFlows, "flows held at once; the least recently seen is evicted beyond it")
+	fs.BoolVar(&cfg.NoInspect, "no-metadata", false, "skip payload inspection (TLS, QUIC, DNS, HTTP, DHCP, SSH metadata)")
+	fs.IntVar(&cfg.Inspect.MaxPackets, "inspect-packets", 8, "payload packets of each direction a flow's metadata is taken from")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -75,7 +77,7 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stderr, "edgeward flows: %d packets, %d flows, %d errors, %s, %.0f packets/s\n",
 		st.Packets, st.Table.Exported, st.Errors(), st.Elapsed.Round(1e5), rate)
 	if *verbose {
-		fmt.Fprintf(stderr, "decode: %+v\nflow table: %+v\n", st.Decode, st.Table)
+		fmt.Fprintf(stderr, "decode: %+v\nflow table: %+v\ninspect: %+v\n", st.Decode, st.Table, st.Inspect)
 	}
 	if rerr != nil {
 		fmt.Fprintf(stderr, "edgeward flows: %v\n", rerr)

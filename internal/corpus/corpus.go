@@ -30,8 +30,11 @@ func Dir(t testing.TB) string {
 
 // Entry is one manifest line; only the fields tests use are decoded.
 type Entry struct {
-	File     string `json:"file"`
-	ID       string `json:"id"`
+	File string `json:"file"`
+	ID   string `json:"id"`
+	// Reference is expected_reference: facts from the source projects'
+	// own reference files, left raw (its shape varies by source).
+	Reference json.RawMessage `json:"expected_reference"`
 	Expected struct {
 		Tshark struct {
 			Conversations struct {
@@ -104,4 +107,30 @@ func ZeekLog(t testing.TB, path string) []map[string]string {
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// ReferenceJA4 returns every TLS/QUIC client JA4 the reference files list
+// for the capture (FoxIO's "JA4" lists and nDPI's "ja4" lists), and whether
+// each comes from nDPI, whose JA4 has known deviations from the FoxIO spec.
+func (e *Entry) ReferenceJA4() (foxio, ndpi []string) {
+	var ref map[string]map[string]any
+	_ = json.Unmarshal(e.Reference, &ref)
+	for src, facts := range ref {
+		for k, v := range facts {
+			list, ok := v.([]any)
+			if !ok || (k != "JA4" && k != "ja4") {
+				continue
+			}
+			for _, x := range list {
+				if s, ok := x.(string); ok {
+					if src == "ndpi_reference_out" {
+						ndpi = append(ndpi, s)
+					} else {
+						foxio = append(foxio, s)
+					}
+				}
+			}
+		}
+	}
+	return foxio, ndpi
 }

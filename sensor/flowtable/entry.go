@@ -42,6 +42,8 @@ type entry struct {
 	icmpType   uint8
 	icmpCode   uint8
 	prev, next int32
+	meta       int32 // the Inspector's slot, -1 for none
+	inspecting bool  // the Inspector still wants this flow's packets
 	enq        int64 // when the flow was last put at the LRU list's tail
 	closeAt    int64
 	history    [24]byte
@@ -75,7 +77,7 @@ func (e *entry) endReason() flow.EndReason {
 // against the canonical key when swapped.
 func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
 	key, prev, next := e.key, e.prev, e.next
-	*e = entry{key: key, first: p.TS, last: p.TS, prev: prev, next: next}
+	*e = entry{key: key, first: p.TS, last: p.TS, prev: prev, next: next, meta: -1, inspecting: true}
 	// The initiator is the sender of the first packet, except that a
 	// SYN-ACK names its receiver (who sent the SYN we missed; Zeek instead
 	// keeps the sender and logs conn_state OTH), and a midstream TCP

@@ -67,6 +67,18 @@ type Stats struct {
 	Active   int    // flows held now
 }
 
+// Inspector looks into the first payload packets of each flow and adds
+// what it learns to the flow's record (package inspect implements it).
+// slot is the flow's inspection state, -1 before the first call.
+type Inspector interface {
+	// Packet inspects a packet; false means the flow needs no more.
+	Packet(slot *int32, fromInitiator bool, p *decode.Packet) bool
+	// Finish writes the flow's metadata into its record before Emit.
+	Finish(slot int32, r *flow.Record)
+	// Release frees the slot after Emit.
+	Release(slot int32)
+}
+
 // Emit receives each finished record. The record is reused after Emit
 // returns: copy what you keep.
 type Emit func(*flow.Record)
@@ -76,6 +88,7 @@ type Table struct {
 	cfg                  Config
 	idle, active, linger int64
 	emit                 Emit
+	insp                 Inspector
 	index                map[flow.Key]int32
 	chunks               [][]entry
 	free                 []int32
@@ -109,6 +122,9 @@ func New(cfg Config, emit Emit) *Table {
 		closing: list{head: none, tail: none},
 	}
 }
+
+// SetInspector makes the table pass payload packets to insp.
+func (t *Table) SetInspector(insp Inspector) { t.insp = insp }
 
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
@@ -169,7 +185,11 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 		t.enqueue(ei)
 		t.stats.Created++
 	}
-	if e.account(p, swapped) && e.state == open {
+	closed := e.account(p, swapped)
+	if e.inspecting && t.insp != nil && !t.insp.Packet(&e.meta, swapped == e.srcIsB, p) {
+		e.inspecting = false
+	}
+	if closed && e.state == open {
 		// FIN from both sides or RST: linger, then close.
 		e.state = closing
 		e.closeAt = t.now + t.linger
@@ -308,7 +328,14 @@ func (t *Table) export(e *entry, reason flow.EndReason) {
 		t.recTunnel = flow.Tunnel{Type: e.tunnel.Type.String(), Src: e.tunnel.Src.Netip(), Dst: e.tunnel.Dst.Netip(), VNI: e.tunnel.VNI}
 		r.Tunnel = &t.recTunnel
 	}
+	if t.insp != nil {
+		t.insp.Finish(e.meta, r)
+	}
 	t.emit(r)
+	if t.insp != nil {
+		t.insp.Release(e.meta)
+		e.meta = -1
+	}
 }
 
 // flowID is a deterministic record id: replaying a capture yields the same

@@ -1,0 +1,779 @@
+// Package inspect owns per-flow payload inspection: it feeds the first
+// payload packets of each flow to the TLS, QUIC, DNS, HTTP, DHCP and SSH
+// parsers, keeps the sensor-wide DNS name cache and DHCP lease table those
+// packets fill, and writes what it learned into the flow's record.
+//
+// Only the first few payload packets of each direction are looked at
+// (Config.MaxPackets), so a long flow costs nothing after its start, and
+// heavy per-flow state (reassembly buffers, parser structs) is returned to a
+// pool as soon as a flow's inspection is over; what remains until the flow
+// ends is the extracted strings.
+package inspect
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/decode"
+	"github.com/edgeward/edgeward/sensor/dhcpmeta"
+	"github.com/edgeward/edgeward/sensor/dnsmeta"
+	"github.com/edgeward/edgeward/sensor/httpmeta"
+	"github.com/edgeward/edgeward/sensor/quicmeta"
+	"github.com/edgeward/edgeward/sensor/sshmeta"
+	"github.com/edgeward/edgeward/sensor/tlsmeta"
+)
+
+// Config bounds inspection. Zero values take the defaults.
+type Config struct {
+	// MaxPackets is how many payload packets of each direction are
+	// inspected (default 8).
+	MaxPackets int
+	// MaxStream bounds the reassembled bytes kept per TCP direction
+	// (default 16 KiB: a large ClientHello, or a ServerHello with a
+	// TLS 1.2 certificate chain's first certificate).
+	MaxStream int
+	// MaxInspecting bounds the flows under inspection at once; beyond it
+	// new flows are not inspected and Stats.Skipped counts them
+	// (default 65536).
+	MaxInspecting int
+	DNS           dnsmeta.Config
+	DHCP          dhcpmeta.TableConfig
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxPackets <= 0 {
+		c.MaxPackets = 8
+	}
+	if c.MaxStream <= 0 {
+		c.MaxStream = 16 << 10
+	}
+	if c.MaxInspecting <= 0 {
+		c.MaxInspecting = 1 << 16
+	}
+	return c
+}
+
+// Stats counts what the parsers found, and their errors by kind.
+type Stats struct {
+	ClientHellos, ServerHellos, QUICInitials uint64
+	DNSMessages, HTTPRequests, SSHBanners    uint64
+	DHCPMessages                             uint64
+	Skipped                                  uint64 // flows not inspected: MaxInspecting reached
+	Errors                                   map[string]uint64
+}
+
+// None is the slot of a flow without inspection state.
+const None = -1
+
+// Inspector inspects the flows of one capture worker; not safe for
+// concurrent use.
+type Inspector struct {
+	cfg       Config
+	slots     []slot
+	free      []int32
+	pool      []*state
+	active    int
+	stats     Stats
+	dnsParser dnsmeta.Parser
+	dnsMsg    dnsmeta.Message
+	resolved  []dnsmeta.Resolved
+	cache     *dnsmeta.Cache
+	dhcp      dhcpmeta.Parser
+	dhcpV4    dhcpmeta.V4
+	dhcpV6    dhcpmeta.V6
+	leases    *dhcpmeta.Table
+	httpReq   httpmeta.Request
+	httpResp  httpmeta.Response
+	ident     sshmeta.Ident
+}
+
+// New returns an Inspector.
+func New(cfg Config) *Inspector {
+	cfg = cfg.withDefaults()
+	return &Inspector{
+		cfg:    cfg,
+		cache:  dnsmeta.NewCache(cfg.DNS),
+		leases: dhcpmeta.NewTable(cfg.DHCP),
+		stats:  Stats{Errors: map[string]uint64{}},
+	}
+}
+
+// Stats returns the counters (the Errors map is shared; read it only
+// between packets).
+func (in *Inspector) Stats() Stats { return in.stats }
+
+// slot is one flow's inspection: the results, kept until the flow ends,
+// and the parsing state while inspection goes on.
+type slot struct {
+	st   *state
+	used [2]uint8 // payload packets seen per direction (initiator, responder)
+	res  result
+}
+
+type result struct {
+	has   uint8 // bits: hasTLS, hasQUIC, ...
+	tls   flow.TLS
+	quic  flow.QUIC
+	dns   flow.DNS
+	dnsID uint16
+	http  flow.HTTP
+	ssh   flow.SSH
+	dhcp  flow.DHCP
+	socks flow.SOCKS
+}
+
+const (
+	hasTLS uint8 = 1 << iota
+	hasQUIC
+	hasDNS
+	hasHTTP
+	hasSSH
+	hasDHCP
+	hasSOCKS
+)
+
+// proto is what a direction's parser is.
+type proto uint8
+
+const (
+	pUnknown proto = iota // not decided yet
+	pNone                 // nothing to learn here
+	pTLS
+	pHTTP
+	pSSH
+	pDNS
+	pSOCKS
+)
+
+// state is the heavy per-flow parsing state, pooled.
+type state struct {
+	tcp    [2]stream
+	parser [2]proto
+	done   [2]bool
+	skip   [2]int // where the parsed protocol starts in each stream (after a SOCKS or CONNECT handshake)
+	socks  int    // SOCKS version of the client's handshake
+	hello  tlsmeta.ClientHello
+	server tlsmeta.ServerHello
+	quic   quicmeta.Assembler
+	udp    udpKind
+}
+
+type udpKind uint8
+
+const (
+	udpUnknown udpKind = iota
+	udpDNS
+	udpDHCP4
+	udpDHCP6
+	udpQUIC
+	udpSSDP
+	udpNone
+)
+
+// Packet inspects one packet of the flow whose slot *s holds (None to let
+// Packet open one). fromInitiator says which direction the packet went.
+// It returns false once the flow needs no more packets.
+func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool {
+	tcp := p.Key.Proto == flow.ProtoTCP
+	if !tcp && p.Key.Proto != flow.ProtoUDP {
+		return false
+	}
+	if len(p.Payload) == 0 && !(tcp && p.TCPFlags&flow.FlagSYN != 0) {
+		return true
+	}
+	if *s == None {
+		if in.active >= in.cfg.MaxInspecting {
+			in.stats.Skipped++
+			return false
+		}
+		*s = in.open()
+	}
+	sl := &in.slots[*s]
+	if sl.st == nil {
+		return false
+	}
+	d := 1
+	if fromInitiator {
+		d = 0
+	}
+	more := true
+	if tcp {
+		more = in.tcpPacket(sl, d, p)
+	} else {
+		more = in.udpPacket(sl, d, p)
+	}
+	if len(p.Payload) > 0 {
+		sl.used[d]++
+	}
+	if int(sl.used[0])+int(sl.used[1]) >= 2*in.cfg.MaxPackets {
+		more = false // one-sided flows stop too
+	}
+	if !more {
+		in.finishState(sl)
+	}
+	return more
+}
+
+func (in *Inspector) open() int32 {
+	var i int32
+	if n := len(in.free); n > 0 {
+		i = in.free[n-1]
+		in.free = in.free[:n-1]
+	} else {
+		in.slots = append(in.slots, slot{})
+		i = int32(len(in.slots) - 1)
+	}
+	sl := &in.slots[i]
+	sl.used = [2]uint8{}
+	sl.res = result{}
+	if n := len(in.pool); n > 0 {
+		sl.st = in.pool[n-1]
+		in.pool = in.pool[:n-1]
+	} else {
+		sl.st = &state{}
+	}
+	st := sl.st
+	st.tcp[0].reset(in.cfg.MaxStream)
+	st.tcp[1].reset(in.cfg.MaxStream)
+	st.parser, st.done, st.udp, st.skip, st.socks = [2]proto{}, [2]bool{}, udpUnknown, [2]int{}, 0
+	st.hello.Reset()
+	st.server.Reset()
+	st.quic.Reset()
+	in.active++
+	return i
+}
+
+// finishState returns the parsing state to the pool; the results stay.
+func (in *Inspector) finishState(sl *slot) {
+	if sl.st != nil {
+		in.pool = append(in.pool, sl.st)
+		sl.st = nil
+		in.active--
+	}
+}
+
+// Release frees a flow's slot after its record has been emitted.
+func (in *Inspector) Release(s int32) {
+	if s == None {
+		return
+	}
+	sl := &in.slots[s]
+	in.finishState(sl)
+	sl.res = result{}
+	in.free = append(in.free, s)
+}
+
+func (in *Inspector) count(parser string, err error, sentinels ...error) {
+	kind := "other"
+	for _, e := range sentinels {
+		if errors.Is(err, e) {
+			kind = e.Error()
+			break
+		}
+	}
+	in.stats.Errors[parser+": "+kind]++
+}
+
+// ---- TCP ----
+
+func (in *Inspector) tcpPacket(sl *slot, d int, p *decode.Packet) bool {
+	st := sl.st
+	if p.TCPFlags&flow.FlagSYN != 0 {
+		st.tcp[d].syn(p.Seq)
+	}
+	if !st.done[d] && st.tcp[d].add(p.Seq, p.Payload) {
+		st.done[d] = in.parseTCP(sl, d, p)
+	}
+	if len(p.Payload) > 0 && int(sl.used[d])+1 >= in.cfg.MaxPackets {
+		st.done[d] = true
+	}
+	return !(st.done[0] && st.done[1])
+}
+
+// parseTCP runs the direction's parser over its reassembled bytes and
+// reports whether the direction is finished.
+func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
+	st := sl.st
+	b := st.tcp[d].buf[st.skip[d]:]
+	if st.parser[d] == pUnknown {
+		st.parser[d] = classifyTCP(b, d, p)
+		if st.parser[d] == pNone && st.skip[d] == 0 && (d == 0 && isSOCKSStart(b) || d == 1 && st.socks != 0) {
+			st.parser[d] = pSOCKS
+		}
+	}
+	switch st.parser[d] {
+	case pSOCKS:
+		if d == 0 {
+			n, v, target, ok, needMore := socksRequest(b)
+			if needMore {
+				return false
+			}
+			if !ok {
+				return true
+			}
+			st.socks, st.skip[0], st.parser[0] = v, n, pUnknown
+			sl.res.socks = flow.SOCKS{Version: v, Target: target}
+			sl.res.has |= hasSOCKS
+			if st.parser[1] == pNone && st.skip[1] == 0 { // the reply came first: measure it now
+				st.parser[1] = pSOCKS
+				st.done[1] = in.parseTCP(sl, 1, p)
+			}
+		} else {
+			if st.socks == 0 {
+				st.parser[1] = pNone
+				return false // wait for the client's request to say which version
+			}
+			n, needMore := socksReply(b, st.socks)
+			if needMore {
+				return false
+			}
+			st.skip[1], st.parser[1] = n, pUnknown
+		}
+		return in.parseTCP(sl, d, p)
+	case pTLS:
+		if d == 0 {
+			err := st.hello.ParseStream(b)
+			if errors.Is(err, tlsmeta.ErrNeedMore) {
+				return false
+			}
+			if err != nil {
+				in.count("tls client", err, tlsmeta.ErrNotTLS, tlsmeta.ErrMalformed, tlsmeta.ErrTooLarge, tlsmeta.ErrUnexpectedMessage, tlsmeta.ErrAlert)
+				return true
+			}
+			in.stats.ClientHellos++
+			in.setClientHello(sl, &st.hello, tlsmeta.TCP)
+			return true
+		}
+		err := st.server.ParseStream(b)
+		if errors.Is(err, tlsmeta.ErrNeedMore) {
+			if st.server.Parsed {
+				in.setServerHello(sl, &st.server) // keep what is known if the certificate never completes
+			}
+			return false
+		}
+		if err != nil {
+			in.count("tls server", err, tlsmeta.ErrNotTLS, tlsmeta.ErrMalformed, tlsmeta.ErrTooLarge, tlsmeta.ErrUnexpectedMessage, tlsmeta.ErrAlert)
+			return true
+		}
+		in.stats.ServerHellos++
+		in.setServerHello(sl, &st.server)
+		return true
+	case pHTTP:
+		if d == 0 {
+			err := httpmeta.ParseRequest(b, &in.httpReq)
+			if errors.Is(err, httpmeta.ErrNeedMore) {
+				return false
+			}
+			if err != nil {
+				in.count("http request", err, httpmeta.ErrNotHTTP, httpmeta.ErrTooLong)
+				return true
+			}
+			in.stats.HTTPRequests++
+			r := &in.httpReq
+			h := &sl.res.http
+			if sl.res.has&hasHTTP != 0 {
+				return true
+			}
+			h.Method, h.Path, h.UserAgent = r.Method, r.Path, r.UserAgent
+			h.Host = r.Host
+			if r.Port != 0 && (r.Method == "CONNECT" || r.Port != p.Key.DstPort && r.Port != p.Key.SrcPort) {
+				h.Host = r.Host + ":" + strconv.Itoa(int(r.Port))
+			}
+			sl.res.has |= hasHTTP
+			if r.Method == "CONNECT" { // a proxy tunnel: what follows is the tunnelled protocol
+				st.skip[0] += r.HeaderLen
+				st.parser[0] = pUnknown
+				return in.parseTCP(sl, 0, p)
+			}
+			return true
+		}
+		err := httpmeta.ParseResponse(b, &in.httpResp)
+		if errors.Is(err, httpmeta.ErrNeedMore) {
+			return false
+		}
+		if err == nil && sl.res.http.Status == 0 {
+			sl.res.http.Status = in.httpResp.StatusCode
+			if sl.res.http.Method == "CONNECT" && in.httpResp.StatusCode/100 == 2 {
+				if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
+					st.skip[1] += end + 4
+					st.parser[1] = pUnknown
+					return in.parseTCP(sl, 1, p)
+				}
+			}
+		}
+		return true
+	case pSSH:
+		_, err := sshmeta.Parse(b, &in.ident)
+		if errors.Is(err, sshmeta.ErrNeedMore) {
+			return false
+		}
+		if err != nil {
+			in.count("ssh", err, sshmeta.ErrNotSSH, sshmeta.ErrMalformed)
+			return true
+		}
+		in.stats.SSHBanners++
+		id := "SSH-" + in.ident.String()
+		if d == 0 {
+			sl.res.ssh.Client = id
+		} else {
+			sl.res.ssh.Server = id
+		}
+		sl.res.has |= hasSSH
+		return true
+	case pDNS:
+		_, err := in.dnsParser.ParseTCP(b, &in.dnsMsg)
+		if errors.Is(err, dnsmeta.ErrNeedMore) {
+			return false
+		}
+		if err != nil {
+			in.count("dns", err, dnsmeta.ErrTruncated, dnsmeta.ErrMalformed)
+			return true
+		}
+		in.dnsMessage(sl, d, p)
+		return d == 1 || sl.res.has&hasDNS != 0 && sl.res.dns.RCode != ""
+	case pUnknown:
+		return false // nothing after a tunnel handshake yet
+	}
+	return true
+}
+
+var httpMethods = [][]byte{[]byte("GET "), []byte("POST "), []byte("HEAD "), []byte("PUT "), []byte("DELETE "),
+	[]byte("OPTIONS "), []byte("CONNECT "), []byte("PATCH "), []byte("TRACE ")}
+
+// classifyTCP picks a parser from a direction's first bytes (ports only
+// for DNS, which has no signature).
+func classifyTCP(b []byte, d int, p *decode.Packet) proto {
+	if len(b) == 0 {
+		return pUnknown
+	}
+	switch {
+	case b[0] == 0x16:
+		return pTLS
+	case bytes.HasPrefix(b, []byte("SSH-")) || len(b) < 4 && bytes.HasPrefix([]byte("SSH-"), b):
+		return pSSH
+	case p.Key.SrcPort == 53 || p.Key.DstPort == 53:
+		return pDNS
+	}
+	if d == 0 {
+		for _, m := range httpMethods {
+			if bytes.HasPrefix(b, m) {
+				return pHTTP
+			}
+		}
+	} else if bytes.HasPrefix(b, []byte("HTTP/")) {
+		return pHTTP
+	}
+	return pNone
+}
+
+// isSOCKSStart: a SOCKS4 CONNECT/BIND or a SOCKS5 greeting with 1-9
+// methods.
+func isSOCKSStart(b []byte) bool {
+	return len(b) >= 2 && (b[0] == 4 && (b[1] == 1 || b[1] == 2) || b[0] == 5 && b[1] >= 1 && b[1] <= 9)
+}
+
+// ---- UDP ----
+
+func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
+	st := sl.st
+	if st.udp == udpUnknown {
+		st.udp = classifyUDP(p)
+	}
+	switch st.udp {
+	case udpDNS:
+		if err := in.dnsParser.Parse(p.Payload, &in.dnsMsg); err != nil {
+			in.count("dns", err, dnsmeta.ErrTruncated, dnsmeta.ErrMalformed)
+			if in.dnsMsg.QName == "" {
+				return true
+			}
+		}
+		in.dnsMessage(sl, d, p)
+		return true
+	case udpDHCP4:
+		if err := in.dhcp.ParseV4(p.Payload, &in.dhcpV4); err != nil {
+			in.count("dhcp", err, dhcpmeta.ErrTruncated, dhcpmeta.ErrMalformed, dhcpmeta.ErrNotDHCP)
+			return true
+		}
+		in.dhcpV4Message(sl, p)
+		return true
+	case udpDHCP6:
+		if err := in.dhcp.ParseV6(p.Payload, &in.dhcpV6); err != nil {
+			in.count("dhcp6", err, dhcpmeta.ErrTruncated, dhcpmeta.ErrMalformed, dhcpmeta.ErrNotDHCP)
+			return true
+		}
+		in.dhcpV6Message(sl, p)
+		return true
+	case udpSSDP: // HTTP over UDP (SSDP M-SEARCH / NOTIFY)
+		if err := httpmeta.ParseRequest(p.Payload, &in.httpReq); err == nil && sl.res.has&hasHTTP == 0 {
+			r := &in.httpReq
+			sl.res.http = flow.HTTP{Method: r.Method, Host: r.Host, Path: r.Path, UserAgent: r.UserAgent}
+			if r.Port != 0 {
+				sl.res.http.Host += ":" + strconv.Itoa(int(r.Port))
+			}
+			sl.res.has |= hasHTTP
+		}
+		return false
+	case udpQUIC:
+		if d != 0 || st.quic.Done() {
+			return !st.quic.Done() && sl.used[0] < uint8(in.cfg.MaxPackets)
+		}
+		err := st.quic.AddDatagram(p.Payload)
+		if errors.Is(err, quicmeta.ErrNeedMore) {
+			return true
+		}
+		if err != nil {
+			in.count("quic", err, quicmeta.ErrNotQUIC, quicmeta.ErrNoInitial, quicmeta.ErrUnsupportedVersion,
+				quicmeta.ErrMalformed, quicmeta.ErrDecrypt, quicmeta.ErrTooLarge, tlsmeta.ErrMalformed)
+			return false
+		}
+		in.stats.QUICInitials++
+		in.setClientHello(sl, &st.quic.Hello, tlsmeta.QUIC)
+		sl.res.quic.Version = quicVersion(st.quic.Version)
+		sl.res.has |= hasQUIC
+		return false
+	}
+	return false
+}
+
+func classifyUDP(p *decode.Packet) udpKind {
+	sp, dp := p.Key.SrcPort, p.Key.DstPort
+	switch {
+	case sp == 53 || dp == 53 || sp == 5353 || dp == 5353 || sp == 5355 || dp == 5355:
+		return udpDNS
+	case (sp == 67 || sp == 68) && (dp == 67 || dp == 68):
+		return udpDHCP4
+	case (sp == 546 || sp == 547) && (dp == 546 || dp == 547):
+		return udpDHCP6
+	case dp == 1900:
+		return udpSSDP
+	}
+	// A QUIC long-header Initial: header form and fixed bits, then a
+	// version the parser knows.
+	b := p.Payload
+	if len(b) >= 1200 && b[0]&0xc0 == 0xc0 {
+		switch v := uint32(b[1])<<24 | uint32(b[2])<<16 | uint32(b[3])<<8 | uint32(b[4]); {
+		case v == quicmeta.Version1, v >= 0xff00001d && v <= 0xff000020:
+			return udpQUIC
+		}
+	}
+	return udpNone
+}
+
+func quicVersion(v uint32) string {
+	switch {
+	case v == quicmeta.Version1:
+		return "1"
+	case v>>8 == 0xff0000:
+		return "draft-" + strconv.Itoa(int(v&0xff))
+	}
+	return fmt.Sprintf("0x%08x", v)
+}
+
+// ---- DNS and DHCP ----
+
+// maxQueries bounds the distinct names kept for one DNS flow.
+const maxQueries = 8
+
+func (in *Inspector) dnsMessage(sl *slot, d int, p *decode.Packet) {
+	in.stats.DNSMessages++
+	m := &in.dnsMsg
+	r := &sl.res
+	if r.has&hasDNS == 0 && m.QName != "" {
+		r.dns = flow.DNS{Query: m.QName, QType: m.QType.String()}
+		r.dnsID = m.ID
+		r.has |= hasDNS
+	} else if r.has&hasDNS != 0 && m.QName != "" && m.QName != r.dns.Query && !slices.Contains(r.dns.Queries, m.QName) && len(r.dns.Queries) < maxQueries {
+		if len(r.dns.Queries) == 0 {
+			r.dns.Queries = append(r.dns.Queries, r.dns.Query)
+		}
+		r.dns.Queries = append(r.dns.Queries, m.QName)
+	}
+	if !m.Response {
+		return
+	}
+	if r.has&hasDNS != 0 && m.ID == r.dnsID && r.dns.RCode == "" {
+		r.dns.RCode = m.RCode.String()
+		for _, a := range m.Answers {
+			if a.Type == dnsmeta.TypeCNAME {
+				r.dns.Answers = append(r.dns.Answers, a.Target)
+			} else {
+				r.dns.Answers = append(r.dns.Answers, a.Addr.String())
+			}
+		}
+	}
+	// The response goes to the client that asked: its destination.
+	in.cache.Add(p.Key.Dst.Netip(), p.Key.Src.Netip(), m, time.Unix(0, p.TS))
+}
+
+func (in *Inspector) dhcpV4Message(sl *slot, p *decode.Packet) {
+	in.stats.DHCPMessages++
+	m := &in.dhcpV4
+	in.leases.AddV4(m, time.Unix(0, p.TS))
+	r := &sl.res.dhcp
+	sl.res.has |= hasDHCP
+	if len(r.MsgTypes) < 16 {
+		r.MsgTypes = append(r.MsgTypes, m.Type.String())
+	}
+	if len(m.ClientMAC) == 6 && r.ClientMAC.IsZero() {
+		r.ClientMAC = flow.MAC(m.ClientMAC)
+	}
+	if m.RequestedAddr.IsValid() {
+		r.RequestedIP = m.RequestedAddr.String()
+	}
+	if m.AssignedAddr.IsValid() && !m.AssignedAddr.IsUnspecified() {
+		r.AssignedIP = m.AssignedAddr.String()
+	}
+	if m.Hostname != "" {
+		r.Hostname = m.Hostname
+	} else if m.FQDN != "" && r.Hostname == "" {
+		r.Hostname = m.FQDN
+	}
+	if m.VendorClass != "" {
+		r.VendorClass = m.VendorClass
+	}
+	if len(m.ClientID) > 0 && r.ClientID == "" {
+		r.ClientID = hex.EncodeToString(m.ClientID)
+	}
+}
+
+func (in *Inspector) dhcpV6Message(sl *slot, p *decode.Packet) {
+	in.stats.DHCPMessages++
+	m := &in.dhcpV6
+	in.leases.AddV6(m, time.Unix(0, p.TS))
+	r := &sl.res.dhcp
+	sl.res.has |= hasDHCP
+	if len(r.MsgTypes) < 16 {
+		r.MsgTypes = append(r.MsgTypes, m.Type.String())
+	}
+	if len(m.ClientMAC) == 6 && r.ClientMAC.IsZero() {
+		r.ClientMAC = flow.MAC(m.ClientMAC)
+	}
+	for _, a := range m.Addrs {
+		r.AssignedIP = a.Addr.String()
+	}
+	if m.FQDN != "" {
+		r.Hostname = m.FQDN
+	}
+	if m.VendorClass != "" {
+		r.VendorClass = m.VendorClass
+	}
+	if len(m.ClientDUID) > 0 && r.ClientID == "" {
+		r.ClientID = hex.EncodeToString(m.ClientDUID)
+	}
+}
+
+// ---- TLS ----
+
+func (in *Inspector) setClientHello(sl *slot, h *tlsmeta.ClientHello, t tlsmeta.Transport) {
+	r := &sl.res.tls
+	r.SNI = h.ServerName
+	r.ALPN = append(r.ALPN[:0], h.ALPN...)
+	r.Version = tlsVersion(h.Version)
+	r.JA3String = h.JA3()
+	r.JA3 = h.JA3Hash()
+	r.JA4 = h.JA4(t)
+	sl.res.has |= hasTLS
+}
+
+func (in *Inspector) setServerHello(sl *slot, s *tlsmeta.ServerHello) {
+	r := &sl.res.tls
+	r.ServerVer = tlsVersion(s.Version)
+	r.Cipher = tls.CipherSuiteName(s.CipherSuite)
+	if c := s.Certificate; s.HasCertificate {
+		r.CertSubject = dn(c.SubjectCN, c.SubjectO)
+		r.CertIssuer = c.Issuer
+	}
+	sl.res.has |= hasTLS
+}
+
+func dn(cn, o string) string {
+	switch {
+	case cn != "" && o != "":
+		return "CN=" + cn + ", O=" + o
+	case cn != "":
+		return "CN=" + cn
+	case o != "":
+		return "O=" + o
+	}
+	return ""
+}
+
+func tlsVersion(v uint16) string {
+	switch v {
+	case 0:
+		return ""
+	case 0x0300:
+		return "ssl3"
+	case 0x0301:
+		return "1.0"
+	case 0x0302:
+		return "1.1"
+	case 0x0303:
+		return "1.2"
+	case 0x0304:
+		return "1.3"
+	}
+	return fmt.Sprintf("0x%04x", v)
+}
+
+// ---- records ----
+
+// Finish writes a flow's metadata into its record: the parsers' results,
+// the destination's name (SNI, else HTTP Host, else an earlier DNS answer
+// to this client) and the endpoints' DHCP hostnames. The record points into
+// the slot until Release.
+func (in *Inspector) Finish(s int32, r *flow.Record) {
+	if s != None {
+		res := &in.slots[s].res
+		if res.has&hasTLS != 0 {
+			r.TLS = &res.tls
+		}
+		if res.has&hasQUIC != 0 {
+			r.QUIC = &res.quic
+		}
+		if res.has&hasDNS != 0 {
+			r.DNS = &res.dns
+		}
+		if res.has&hasHTTP != 0 {
+			r.HTTP = &res.http
+		}
+		if res.has&hasSSH != 0 {
+			r.SSH = &res.ssh
+		}
+		if res.has&hasDHCP != 0 {
+			r.DHCP = &res.dhcp
+		}
+		if res.has&hasSOCKS != 0 {
+			r.SOCKS = &res.socks
+		}
+	}
+	switch {
+	case r.TLS != nil && r.TLS.SNI != "":
+		r.Dst.Name, r.Dst.NameSource = r.TLS.SNI, "sni"
+	case r.HTTP != nil && r.HTTP.Host != "" && r.HTTP.Method != "CONNECT":
+		r.Dst.Name, r.Dst.NameSource = r.HTTP.Host, "http"
+	default:
+		if name, ok := in.cache.Lookup(r.Src.IP, r.Dst.IP, r.Start); ok {
+			r.Dst.Name, r.Dst.NameSource = name, "dns"
+		}
+	}
+	if l, ok := in.leases.Lookup(r.Src.IP, r.Start); ok {
+		r.Src.Hostname = l.Hostname
+	}
+	if l, ok := in.leases.Lookup(r.Dst.IP, r.Start); ok {
+		r.Dst.Hostname = l.Hostname
+	}
+}
+
+// Names returns the DNS cache, for lookups outside flow records.
+func (in *Inspector) Names() *dnsmeta.Cache { return in.cache }
+
+// Leases returns the DHCP lease table.
+func (in *Inspector) Leases() *dhcpmeta.Table { return in.leases }

@@ -1,0 +1,80 @@
+package inspect
+
+// stream reassembles the start of one direction of a TCP connection, in
+// order, into a bounded buffer: retransmitted bytes are dropped, a few
+// out-of-order segments are held until the gap before them fills, and
+// anything past the bound is ignored. The parsers only need the first
+// kilobytes (a ClientHello, a request header, a banner).
+type stream struct {
+	next     uint32 // sequence number of the byte after buf
+	anchored bool
+	buf      []byte
+	held     []segment
+	limit    int
+}
+
+type segment struct {
+	seq  uint32
+	data []byte
+}
+
+const maxHeld = 4
+
+func (s *stream) reset(limit int) {
+	s.next, s.anchored, s.buf, s.held, s.limit = 0, false, s.buf[:0], s.held[:0], limit
+}
+
+// syn anchors the stream at a SYN's sequence number.
+func (s *stream) syn(seq uint32) {
+	if !s.anchored {
+		s.next, s.anchored = seq+1, true
+	}
+}
+
+// add takes one segment and reports whether the in-order bytes grew.
+func (s *stream) add(seq uint32, data []byte) bool {
+	if len(data) == 0 || len(s.buf) >= s.limit {
+		return false
+	}
+	if !s.anchored {
+		s.next, s.anchored = seq, true
+	}
+	grew := s.appendInOrder(seq, data)
+	if !grew {
+		return false
+	}
+	for progress := true; progress && len(s.held) > 0; {
+		progress = false
+		for i := 0; i < len(s.held); i++ {
+			h := s.held[i]
+			if int32(h.seq-s.next) <= 0 {
+				s.appendInOrder(h.seq, h.data)
+				s.held = append(s.held[:i], s.held[i+1:]...)
+				progress = true
+				i--
+			}
+		}
+	}
+	return true
+}
+
+func (s *stream) appendInOrder(seq uint32, data []byte) bool {
+	off := int32(seq - s.next)
+	if off > 0 { // a gap before this segment: hold a copy
+		if len(s.held) < maxHeld && int(off) < s.limit {
+			s.held = append(s.held, segment{seq, append([]byte(nil), data...)})
+		}
+		return false
+	}
+	skip := int(-off)
+	if skip >= len(data) { // entirely a retransmission
+		return false
+	}
+	data = data[skip:]
+	if room := s.limit - len(s.buf); len(data) > room {
+		data = data[:room]
+	}
+	s.buf = append(s.buf, data...)
+	s.next += uint32(len(data))
+	return true
+}
