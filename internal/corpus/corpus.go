@@ -35,7 +35,7 @@ type Entry struct {
 	// Reference is expected_reference: facts from the source projects'
 	// own reference files, left raw (its shape varies by source).
 	Reference json.RawMessage `json:"expected_reference"`
-	Expected struct {
+	Expected  struct {
 		Tshark struct {
 			Conversations struct {
 				TCP int `json:"tcp"`
