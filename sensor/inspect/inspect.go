@@ -39,9 +39,9 @@ type Config struct {
 	// (default 16 KiB: a large ClientHello, or a ServerHello with a
 	// TLS 1.2 certificate chain's first certificate).
 	MaxStream int
-	// MaxInspecting bounds the flows under inspection at once; beyond it
-	// new flows are not inspected and Stats.Skipped counts them
-	// (default 65536).
+	// MaxInspecting bounds the TCP and QUIC flows holding parsing state
+	// (reassembly buffers) at once; beyond it new flows are not inspected
+	// and Stats.Skipped counts them (default 65536).
 	MaxInspecting int
 	DNS           dnsmeta.Config
 	DHCP          dhcpmeta.TableConfig
@@ -92,6 +92,7 @@ type Inspector struct {
 	httpReq   httpmeta.Request
 	httpResp  httpmeta.Response
 	ident     sshmeta.Ident
+	fp        fingerprints
 }
 
 // New returns an Inspector.
@@ -112,32 +113,53 @@ func (in *Inspector) Stats() Stats { return in.stats }
 // slot is one flow's inspection: the results, kept until the flow ends,
 // and the parsing state while inspection goes on.
 type slot struct {
-	st   *state
+	st   *state   // TCP and QUIC parsing state, nil otherwise and once done
 	used [2]uint8 // payload packets seen per direction (initiator, responder)
+	udp  udpKind
+	done bool
 	res  result
 }
 
+// result is what inspection found; each protocol's struct exists only
+// when the flow had that protocol, so most flows carry a few nil pointers.
 type result struct {
-	has   uint8 // bits: hasTLS, hasQUIC, ...
-	tls   flow.TLS
-	quic  flow.QUIC
-	dns   flow.DNS
+	tls   *flow.TLS
+	quic  *flow.QUIC
+	dns   *flow.DNS
 	dnsID uint16
-	http  flow.HTTP
-	ssh   flow.SSH
-	dhcp  flow.DHCP
-	socks flow.SOCKS
+	http  *flow.HTTP
+	ssh   *flow.SSH
+	dhcp  *flow.DHCP
+	socks *flow.SOCKS
 }
 
-const (
-	hasTLS uint8 = 1 << iota
-	hasQUIC
-	hasDNS
-	hasHTTP
-	hasSSH
-	hasDHCP
-	hasSOCKS
-)
+func (r *result) TLS() *flow.TLS {
+	if r.tls == nil {
+		r.tls = &flow.TLS{}
+	}
+	return r.tls
+}
+
+func (r *result) HTTP() *flow.HTTP {
+	if r.http == nil {
+		r.http = &flow.HTTP{}
+	}
+	return r.http
+}
+
+func (r *result) SSH() *flow.SSH {
+	if r.ssh == nil {
+		r.ssh = &flow.SSH{}
+	}
+	return r.ssh
+}
+
+func (r *result) DHCP() *flow.DHCP {
+	if r.dhcp == nil {
+		r.dhcp = &flow.DHCP{}
+	}
+	return r.dhcp
+}
 
 // proto is what a direction's parser is.
 type proto uint8
@@ -162,7 +184,6 @@ type state struct {
 	hello  tlsmeta.ClientHello
 	server tlsmeta.ServerHello
 	quic   quicmeta.Assembler
-	udp    udpKind
 }
 
 type udpKind uint8
@@ -185,40 +206,63 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	if !tcp && p.Key.Proto != flow.ProtoUDP {
 		return false
 	}
-	if len(p.Payload) == 0 && !(tcp && p.TCPFlags&flow.FlagSYN != 0) {
+	if len(p.Payload) == 0 {
 		return true
 	}
 	if *s == None {
-		if in.active >= in.cfg.MaxInspecting {
-			in.stats.Skipped++
-			return false
-		}
 		*s = in.open()
 	}
 	sl := &in.slots[*s]
-	if sl.st == nil {
+	if sl.done {
 		return false
 	}
 	d := 1
 	if fromInitiator {
 		d = 0
 	}
-	more := true
+	var more bool
 	if tcp {
 		more = in.tcpPacket(sl, d, p)
 	} else {
 		more = in.udpPacket(sl, d, p)
 	}
-	if len(p.Payload) > 0 {
-		sl.used[d]++
-	}
+	sl.used[d]++
 	if int(sl.used[0])+int(sl.used[1]) >= 2*in.cfg.MaxPackets {
 		more = false // one-sided flows stop too
 	}
 	if !more {
-		in.finishState(sl)
+		sl.done = true
+		in.dropState(sl)
 	}
 	return more
+}
+
+// state gives the slot parsing state, from the pool; nil when
+// MaxInspecting flows hold state already.
+func (in *Inspector) state(sl *slot) *state {
+	if sl.st != nil {
+		return sl.st
+	}
+	if in.active >= in.cfg.MaxInspecting {
+		in.stats.Skipped++
+		return nil
+	}
+	var st *state
+	if n := len(in.pool); n > 0 {
+		st = in.pool[n-1]
+		in.pool = in.pool[:n-1]
+	} else {
+		st = &state{}
+	}
+	st.tcp[0].reset(in.cfg.MaxStream)
+	st.tcp[1].reset(in.cfg.MaxStream)
+	st.parser, st.done, st.skip, st.socks = [2]proto{}, [2]bool{}, [2]int{}, 0
+	st.hello.Reset()
+	st.server.Reset()
+	st.quic.Reset()
+	in.active++
+	sl.st = st
+	return st
 }
 
 func (in *Inspector) open() int32 {
@@ -231,27 +275,13 @@ func (in *Inspector) open() int32 {
 		i = int32(len(in.slots) - 1)
 	}
 	sl := &in.slots[i]
-	sl.used = [2]uint8{}
+	sl.used, sl.udp, sl.done, sl.st = [2]uint8{}, udpUnknown, false, nil
 	sl.res = result{}
-	if n := len(in.pool); n > 0 {
-		sl.st = in.pool[n-1]
-		in.pool = in.pool[:n-1]
-	} else {
-		sl.st = &state{}
-	}
-	st := sl.st
-	st.tcp[0].reset(in.cfg.MaxStream)
-	st.tcp[1].reset(in.cfg.MaxStream)
-	st.parser, st.done, st.udp, st.skip, st.socks = [2]proto{}, [2]bool{}, udpUnknown, [2]int{}, 0
-	st.hello.Reset()
-	st.server.Reset()
-	st.quic.Reset()
-	in.active++
 	return i
 }
 
-// finishState returns the parsing state to the pool; the results stay.
-func (in *Inspector) finishState(sl *slot) {
+// dropState returns the parsing state to the pool; the results stay.
+func (in *Inspector) dropState(sl *slot) {
 	if sl.st != nil {
 		in.pool = append(in.pool, sl.st)
 		sl.st = nil
@@ -265,7 +295,7 @@ func (in *Inspector) Release(s int32) {
 		return
 	}
 	sl := &in.slots[s]
-	in.finishState(sl)
+	in.dropState(sl)
 	sl.res = result{}
 	in.free = append(in.free, s)
 }
@@ -284,9 +314,9 @@ func (in *Inspector) count(parser string, err error, sentinels ...error) {
 // ---- TCP ----
 
 func (in *Inspector) tcpPacket(sl *slot, d int, p *decode.Packet) bool {
-	st := sl.st
-	if p.TCPFlags&flow.FlagSYN != 0 {
-		st.tcp[d].syn(p.Seq)
+	st := in.state(sl)
+	if st == nil {
+		return false
 	}
 	if !st.done[d] && st.tcp[d].add(p.Seq, p.Payload) {
 		st.done[d] = in.parseTCP(sl, d, p)
@@ -319,8 +349,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 				return true
 			}
 			st.socks, st.skip[0], st.parser[0] = v, n, pUnknown
-			sl.res.socks = flow.SOCKS{Version: v, Target: target}
-			sl.res.has |= hasSOCKS
+			sl.res.socks = &flow.SOCKS{Version: v, Target: target}
 			if st.parser[1] == pNone && st.skip[1] == 0 { // the reply came first: measure it now
 				st.parser[1] = pSOCKS
 				st.done[1] = in.parseTCP(sl, 1, p)
@@ -377,16 +406,15 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			}
 			in.stats.HTTPRequests++
 			r := &in.httpReq
-			h := &sl.res.http
-			if sl.res.has&hasHTTP != 0 {
+			if sl.res.http != nil {
 				return true
 			}
+			h := sl.res.HTTP()
 			h.Method, h.Path, h.UserAgent = r.Method, r.Path, r.UserAgent
 			h.Host = r.Host
 			if r.Port != 0 && (r.Method == "CONNECT" || r.Port != p.Key.DstPort && r.Port != p.Key.SrcPort) {
 				h.Host = r.Host + ":" + strconv.Itoa(int(r.Port))
 			}
-			sl.res.has |= hasHTTP
 			if r.Method == "CONNECT" { // a proxy tunnel: what follows is the tunnelled protocol
 				st.skip[0] += r.HeaderLen
 				st.parser[0] = pUnknown
@@ -398,9 +426,9 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		if errors.Is(err, httpmeta.ErrNeedMore) {
 			return false
 		}
-		if err == nil && sl.res.http.Status == 0 {
-			sl.res.http.Status = in.httpResp.StatusCode
-			if sl.res.http.Method == "CONNECT" && in.httpResp.StatusCode/100 == 2 {
+		if h := sl.res.HTTP(); err == nil && h.Status == 0 {
+			h.Status = in.httpResp.StatusCode
+			if h.Method == "CONNECT" && in.httpResp.StatusCode/100 == 2 {
 				if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
 					st.skip[1] += end + 4
 					st.parser[1] = pUnknown
@@ -421,11 +449,10 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		in.stats.SSHBanners++
 		id := "SSH-" + in.ident.String()
 		if d == 0 {
-			sl.res.ssh.Client = id
+			sl.res.SSH().Client = id
 		} else {
-			sl.res.ssh.Server = id
+			sl.res.SSH().Server = id
 		}
-		sl.res.has |= hasSSH
 		return true
 	case pDNS:
 		_, err := in.dnsParser.ParseTCP(b, &in.dnsMsg)
@@ -437,7 +464,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			return true
 		}
 		in.dnsMessage(sl, d, p)
-		return d == 1 || sl.res.has&hasDNS != 0 && sl.res.dns.RCode != ""
+		return d == 1 || sl.res.dns != nil && sl.res.dns.RCode != ""
 	case pUnknown:
 		return false // nothing after a tunnel handshake yet
 	}
@@ -482,11 +509,10 @@ func isSOCKSStart(b []byte) bool {
 // ---- UDP ----
 
 func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
-	st := sl.st
-	if st.udp == udpUnknown {
-		st.udp = classifyUDP(p)
+	if sl.udp == udpUnknown {
+		sl.udp = classifyUDP(p)
 	}
-	switch st.udp {
+	switch sl.udp {
 	case udpDNS:
 		if err := in.dnsParser.Parse(p.Payload, &in.dnsMsg); err != nil {
 			in.count("dns", err, dnsmeta.ErrTruncated, dnsmeta.ErrMalformed)
@@ -511,16 +537,19 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 		in.dhcpV6Message(sl, p)
 		return true
 	case udpSSDP: // HTTP over UDP (SSDP M-SEARCH / NOTIFY)
-		if err := httpmeta.ParseRequest(p.Payload, &in.httpReq); err == nil && sl.res.has&hasHTTP == 0 {
+		if err := httpmeta.ParseRequest(p.Payload, &in.httpReq); err == nil && sl.res.http == nil {
 			r := &in.httpReq
-			sl.res.http = flow.HTTP{Method: r.Method, Host: r.Host, Path: r.Path, UserAgent: r.UserAgent}
+			sl.res.http = &flow.HTTP{Method: r.Method, Host: r.Host, Path: r.Path, UserAgent: r.UserAgent}
 			if r.Port != 0 {
 				sl.res.http.Host += ":" + strconv.Itoa(int(r.Port))
 			}
-			sl.res.has |= hasHTTP
 		}
 		return false
 	case udpQUIC:
+		st := in.state(sl)
+		if st == nil {
+			return false
+		}
 		if d != 0 || st.quic.Done() {
 			return !st.quic.Done() && sl.used[0] < uint8(in.cfg.MaxPackets)
 		}
@@ -535,8 +564,7 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 		}
 		in.stats.QUICInitials++
 		in.setClientHello(sl, &st.quic.Hello, tlsmeta.QUIC)
-		sl.res.quic.Version = quicVersion(st.quic.Version)
-		sl.res.has |= hasQUIC
+		sl.res.quic = &flow.QUIC{Version: quicVersion(st.quic.Version)}
 		return false
 	}
 	return false
@@ -585,11 +613,10 @@ func (in *Inspector) dnsMessage(sl *slot, d int, p *decode.Packet) {
 	in.stats.DNSMessages++
 	m := &in.dnsMsg
 	r := &sl.res
-	if r.has&hasDNS == 0 && m.QName != "" {
-		r.dns = flow.DNS{Query: m.QName, QType: m.QType.String()}
+	if r.dns == nil && m.QName != "" {
+		r.dns = &flow.DNS{Query: m.QName, QType: m.QType.String()}
 		r.dnsID = m.ID
-		r.has |= hasDNS
-	} else if r.has&hasDNS != 0 && m.QName != "" && m.QName != r.dns.Query && !slices.Contains(r.dns.Queries, m.QName) && len(r.dns.Queries) < maxQueries {
+	} else if r.dns != nil && m.QName != "" && m.QName != r.dns.Query && !slices.Contains(r.dns.Queries, m.QName) && len(r.dns.Queries) < maxQueries {
 		if len(r.dns.Queries) == 0 {
 			r.dns.Queries = append(r.dns.Queries, r.dns.Query)
 		}
@@ -598,7 +625,7 @@ func (in *Inspector) dnsMessage(sl *slot, d int, p *decode.Packet) {
 	if !m.Response {
 		return
 	}
-	if r.has&hasDNS != 0 && m.ID == r.dnsID && r.dns.RCode == "" {
+	if r.dns != nil && m.ID == r.dnsID && r.dns.RCode == "" {
 		r.dns.RCode = m.RCode.String()
 		for _, a := range m.Answers {
 			if a.Type == dnsmeta.TypeCNAME {
@@ -616,8 +643,7 @@ func (in *Inspector) dhcpV4Message(sl *slot, p *decode.Packet) {
 	in.stats.DHCPMessages++
 	m := &in.dhcpV4
 	in.leases.AddV4(m, time.Unix(0, p.TS))
-	r := &sl.res.dhcp
-	sl.res.has |= hasDHCP
+	r := sl.res.DHCP()
 	if len(r.MsgTypes) < 16 {
 		r.MsgTypes = append(r.MsgTypes, m.Type.String())
 	}
@@ -647,8 +673,7 @@ func (in *Inspector) dhcpV6Message(sl *slot, p *decode.Packet) {
 	in.stats.DHCPMessages++
 	m := &in.dhcpV6
 	in.leases.AddV6(m, time.Unix(0, p.TS))
-	r := &sl.res.dhcp
-	sl.res.has |= hasDHCP
+	r := sl.res.DHCP()
 	if len(r.MsgTypes) < 16 {
 		r.MsgTypes = append(r.MsgTypes, m.Type.String())
 	}
@@ -672,25 +697,22 @@ func (in *Inspector) dhcpV6Message(sl *slot, p *decode.Packet) {
 // ---- TLS ----
 
 func (in *Inspector) setClientHello(sl *slot, h *tlsmeta.ClientHello, t tlsmeta.Transport) {
-	r := &sl.res.tls
+	r := sl.res.TLS()
 	r.SNI = h.ServerName
 	r.ALPN = append(r.ALPN[:0], h.ALPN...)
 	r.Version = tlsVersion(h.Version)
-	r.JA3String = h.JA3()
-	r.JA3 = h.JA3Hash()
-	r.JA4 = h.JA4(t)
-	sl.res.has |= hasTLS
+	fp := in.fp.get(h, t)
+	r.JA3String, r.JA3, r.JA4 = fp.ja3String, fp.ja3, fp.ja4
 }
 
 func (in *Inspector) setServerHello(sl *slot, s *tlsmeta.ServerHello) {
-	r := &sl.res.tls
+	r := sl.res.TLS()
 	r.ServerVer = tlsVersion(s.Version)
 	r.Cipher = tls.CipherSuiteName(s.CipherSuite)
 	if c := s.Certificate; s.HasCertificate {
 		r.CertSubject = dn(c.SubjectCN, c.SubjectO)
 		r.CertIssuer = c.Issuer
 	}
-	sl.res.has |= hasTLS
 }
 
 func dn(cn, o string) string {
@@ -732,27 +754,7 @@ func tlsVersion(v uint16) string {
 func (in *Inspector) Finish(s int32, r *flow.Record) {
 	if s != None {
 		res := &in.slots[s].res
-		if res.has&hasTLS != 0 {
-			r.TLS = &res.tls
-		}
-		if res.has&hasQUIC != 0 {
-			r.QUIC = &res.quic
-		}
-		if res.has&hasDNS != 0 {
-			r.DNS = &res.dns
-		}
-		if res.has&hasHTTP != 0 {
-			r.HTTP = &res.http
-		}
-		if res.has&hasSSH != 0 {
-			r.SSH = &res.ssh
-		}
-		if res.has&hasDHCP != 0 {
-			r.DHCP = &res.dhcp
-		}
-		if res.has&hasSOCKS != 0 {
-			r.SOCKS = &res.socks
-		}
+		r.TLS, r.QUIC, r.DNS, r.HTTP, r.SSH, r.DHCP, r.SOCKS = res.tls, res.quic, res.dns, res.http, res.ssh, res.dhcp, res.socks
 	}
 	switch {
 	case r.TLS != nil && r.TLS.SNI != "":

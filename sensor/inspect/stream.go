@@ -1,7 +1,7 @@
 package inspect
 
 // stream reassembles the start of one direction of a TCP connection, in
-// order, into a bounded buffer: retransmitted bytes are dropped, a few
+// order, from its first payload segment on, into a bounded buffer: retransmitted bytes are dropped, a few
 // out-of-order segments are held until the gap before them fills, and
 // anything past the bound is ignored. The parsers only need the first
 // kilobytes (a ClientHello, a request header, a banner).
@@ -22,13 +22,6 @@ const maxHeld = 4
 
 func (s *stream) reset(limit int) {
 	s.next, s.anchored, s.buf, s.held, s.limit = 0, false, s.buf[:0], s.held[:0], limit
-}
-
-// syn anchors the stream at a SYN's sequence number.
-func (s *stream) syn(seq uint32) {
-	if !s.anchored {
-		s.next, s.anchored = seq+1, true
-	}
 }
 
 // add takes one segment and reports whether the in-order bytes grew.
