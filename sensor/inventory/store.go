@@ -1,0 +1,152 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// Config says which file a Store serves and how it reports reloads.
+type Config struct {
+	Path string
+	// Debounce is how long the file must be quiet before it is reloaded,
+	// so an editor's write-truncate-write or a rename burst loads once.
+	// Zero means 250ms.
+	Debounce time.Duration
+	Logger   *slog.Logger // nil discards
+	// OnReload, if set, is called after every load attempt with the table
+	// now in use and the load's error (nil, an Errors, or a fatal error
+	// after which the previous table stays in use); for metrics.
+	OnReload func(t *Table, err error)
+}
+
+// Store serves the current inventory to lock-free readers and replaces it
+// atomically when the file changes.
+type Store struct {
+	cfg  Config
+	log  *slog.Logger
+	cur  atomic.Pointer[Table]
+	last []byte // contents of the file last loaded; only Run touches it
+}
+
+// NewStore loads cfg.Path. Skipped devices are logged and the rest served;
+// an error means the file could not be loaded at all.
+func NewStore(cfg Config) (*Store, error) {
+	if cfg.Debounce <= 0 {
+		cfg.Debounce = 250 * time.Millisecond
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{cfg: cfg, log: log.With("component", "inventory")}
+	if err := s.reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Table is the inventory in use now.
+func (s *Store) Table() *Table { return s.cur.Load() }
+
+// Match is Table().Match: lock-free and allocation-free.
+func (s *Store) Match(mac [6]byte, hostname string, ip netip.Addr) (*Device, MatchedBy) {
+	return s.cur.Load().Match(mac, hostname, ip)
+}
+
+// reload reads the file and swaps the table in unless nothing loaded. It
+// returns only fatal errors; skipped devices are logged.
+func (s *Store) reload() error {
+	src, err := os.ReadFile(s.cfg.Path)
+	if err != nil {
+		err = fmt.Errorf("reading inventory: %w", err)
+		s.report(err)
+		return err
+	}
+	if s.cur.Load() != nil && bytes.Equal(src, s.last) {
+		return nil // touched, not changed
+	}
+	t, err := Parse(s.cfg.Path, src)
+	if t == nil {
+		s.report(err)
+		return err
+	}
+	s.last = src
+	s.cur.Store(t)
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			s.log.Warn("skipped inventory device", "error", e.Error())
+		}
+	}
+	s.log.Info("inventory loaded", "path", s.cfg.Path, "devices", t.Len(), "skipped", len(es))
+	if s.cfg.OnReload != nil {
+		s.cfg.OnReload(t, err)
+	}
+	return nil
+}
+
+func (s *Store) report(err error) {
+	if s.cfg.OnReload != nil {
+		s.cfg.OnReload(s.cur.Load(), err)
+	}
+}
+
+// Run watches the file's directory (so atomic renames over the file and
+// Kubernetes ConfigMap symlink swaps are seen) and reloads the file, after
+// Debounce of quiet, whenever it changes, until ctx is done. A file that
+// fails to load leaves the previous inventory in use; the failure is
+// logged, not returned.
+func (s *Store) Run(ctx context.Context) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching inventory: %w", err)
+	}
+	defer w.Close()
+	dir, base := filepath.Split(s.cfg.Path)
+	if dir == "" {
+		dir = "."
+	}
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("watching inventory directory %s: %w", dir, err)
+	}
+	timer := time.NewTimer(0)
+	if !timer.Stop() {
+		<-timer.C
+	}
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			name := filepath.Base(ev.Name)
+			if name != base && !strings.HasPrefix(name, "..") || ev.Op == fsnotify.Chmod {
+				continue
+			}
+			timer.Reset(s.cfg.Debounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			s.log.Warn("inventory watch error", "error", err)
+		case <-timer.C:
+			if err := s.reload(); err != nil {
+				s.log.Warn("inventory reload failed; keeping the previous inventory", "error", err)
+			}
+		}
+	}
+}
