@@ -103,12 +103,14 @@ func (r *Record) appendMeta(b []byte) []byte {
 			}
 			b = append(b, ']')
 		}
-		b = appendField(b, n, "version", t.Version)
-		b = appendField(b, n, "ja3", t.JA3)
-		b = appendField(b, n, "ja3_string", t.JA3String)
-		b = appendField(b, n, "ja4", t.JA4)
-		b = appendField(b, n, "server_version", t.ServerVer)
-		b = appendField(b, n, "cipher", t.Cipher)
+		// Fingerprints, versions and cipher names are computed here from
+		// numbers, never copied from the wire: they need no escaping.
+		b = appendSafeField(b, n, "version", t.Version)
+		b = appendSafeField(b, n, "ja3", t.JA3)
+		b = appendSafeField(b, n, "ja3_string", t.JA3String)
+		b = appendSafeField(b, n, "ja4", t.JA4)
+		b = appendSafeField(b, n, "server_version", t.ServerVer)
+		b = appendSafeField(b, n, "cipher", t.Cipher)
 		b = appendField(b, n, "cert_subject", t.CertSubject)
 		b = appendField(b, n, "cert_issuer", t.CertIssuer)
 		b = append(b, '}')
@@ -211,6 +213,15 @@ func appendKey(b []byte, open int, key string) []byte {
 	b = append(b, '"')
 	b = append(b, key...)
 	return append(b, '"', ':')
+}
+
+// appendSafeField is appendField for values that need no escaping.
+func appendSafeField(b []byte, open int, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = appendKey(b, open, key)
+	return appendSafe(b, value)
 }
 
 // appendField appends "key":"value" unless value is empty.

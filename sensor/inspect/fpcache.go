@@ -13,10 +13,10 @@ import (
 // allocating them per flow. The key is the fields themselves, not a hash
 // of them, so a hit is always exact.
 type fingerprints struct {
-	m   map[string]fingerprint
-	key []byte
-	max int
-	hit uint64
+	m         map[string]fingerprint
+	key       []byte
+	max       int
+	hit, miss uint64
 }
 
 type fingerprint struct {
@@ -33,8 +33,8 @@ func (c *fingerprints) get(h *tlsmeta.ClientHello, t tlsmeta.Transport) fingerpr
 	k := c.key[:0]
 	k = append(k, byte(t))
 	k = binary.BigEndian.AppendUint16(k, h.LegacyVersion)
-	k = binary.BigEndian.AppendUint16(k, h.Version)
-	if h.ServerName != "" { // JA4's d/i
+	k = appendList(k, h.SupportedVersions) // JA4's version is the highest non-GREASE one
+	if h.ServerName != "" {                // JA4's d/i
 		k = append(k, 'd')
 	} else {
 		k = append(k, 'i')
@@ -54,6 +54,7 @@ func (c *fingerprints) get(h *tlsmeta.ClientHello, t tlsmeta.Transport) fingerpr
 		c.hit++
 		return fp
 	}
+	c.miss++
 	fp := fingerprint{ja3String: h.JA3(), ja3: h.JA3Hash(), ja4: h.JA4(t)}
 	if len(c.m) >= c.max {
 		for old := range c.m { // drop an arbitrary entry
@@ -65,10 +66,18 @@ func (c *fingerprints) get(h *tlsmeta.ClientHello, t tlsmeta.Transport) fingerpr
 	return fp
 }
 
+// appendList appends a list without its GREASE values, which JA3 and JA4
+// ignore and which browsers randomise per connection.
 func appendList(k []byte, l []uint16) []byte {
-	k = binary.BigEndian.AppendUint16(k, uint16(len(l)))
+	n := len(k)
+	k = append(k, 0, 0)
+	c := 0
 	for _, v := range l {
-		k = binary.BigEndian.AppendUint16(k, v)
+		if !tlsmeta.IsGREASE(v) {
+			k = binary.BigEndian.AppendUint16(k, v)
+			c++
+		}
 	}
+	binary.BigEndian.PutUint16(k[n:], uint16(c))
 	return k
 }

@@ -66,6 +66,7 @@ type Stats struct {
 	DNSMessages, HTTPRequests, SSHBanners    uint64
 	DHCPMessages                             uint64
 	Skipped                                  uint64 // flows not inspected: MaxInspecting reached
+	FingerprintHits, FingerprintMisses       uint64 // JA3/JA4 cache
 	Errors                                   map[string]uint64
 }
 
@@ -108,7 +109,11 @@ func New(cfg Config) *Inspector {
 
 // Stats returns the counters (the Errors map is shared; read it only
 // between packets).
-func (in *Inspector) Stats() Stats { return in.stats }
+func (in *Inspector) Stats() Stats {
+	s := in.stats
+	s.FingerprintHits, s.FingerprintMisses = in.fp.hit, in.fp.miss
+	return s
+}
 
 // slot is one flow's inspection: the results, kept until the flow ends,
 // and the parsing state while inspection goes on.
