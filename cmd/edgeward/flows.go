@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor"
@@ -31,6 +32,7 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Table.MaxFlows, "max-flows", flowtable.DefaultMaxFlows, "flows held at once; the least recently seen is evicted beyond it")
 	fs.BoolVar(&cfg.NoInspect, "no-metadata", false, "skip payload inspection (TLS, QUIC, DNS, HTTP, DHCP, SSH metadata)")
 	fs.IntVar(&cfg.Inspect.MaxPackets, "inspect-packets", 8, "payload packets of each direction a flow's metadata is taken from")
+	memLimit := fs.Int("memory-limit", 0, "soft memory limit in MiB for the Go heap (0: GOMEMLIMIT, or none); the garbage collector works harder near it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -41,6 +43,10 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "edgeward flows: need -r FILE (live capture comes with -i in a later release)")
 		fs.Usage()
 		return 2
+	}
+
+	if *memLimit > 0 {
+		debug.SetMemoryLimit(int64(*memLimit) << 20)
 	}
 
 	var w io.Writer = stdout
