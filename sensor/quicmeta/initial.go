@@ -121,51 +121,89 @@ func saltFor(version uint32) []byte {
 // ClientInitialSecrets derives the client Initial AEAD key, IV and header
 // protection key for a DCID (RFC 9001 section 5.2).
 func ClientInitialSecrets(version uint32, dcid []byte) (key, iv, hp []byte, err error) {
-	salt := saltFor(version)
-	if salt == nil {
+	var s initialSecrets
+	if !s.derive(version, dcid) {
 		return nil, nil, nil, ErrUnsupportedVersion
 	}
-	initial, err := hkdf.Extract(sha256.New, dcid, salt)
-	if err != nil {
-		return nil, nil, nil, err
+	return append([]byte(nil), s.key[:]...), append([]byte(nil), s.iv[:]...), append([]byte(nil), s.hp[:]...), nil
+}
+
+// initialSecrets holds the client Initial key material of one DCID.
+type initialSecrets struct {
+	key [16]byte
+	iv  [12]byte
+	hp  [16]byte
+}
+
+// derive computes the secrets with HMAC-SHA256 over stack buffers: the
+// crypto/hkdf and crypto/hmac APIs allocate a dozen hash states per
+// derivation, which once per flow was most of the cost of a new flow. The
+// keys and messages here are short, so every HMAC is two sha256.Sum256.
+func (s *initialSecrets) derive(version uint32, dcid []byte) bool {
+	salt := saltFor(version)
+	if salt == nil {
+		return false
 	}
-	client, err := expandLabel(initial, "client in", sha256.Size)
-	if err != nil {
-		return nil, nil, nil, err
+	var initial, client [sha256.Size]byte
+	if len(dcid) <= 64 {
+		hmacSHA256(&initial, salt, dcid)
+	} else {
+		// Not reachable through Parse, which bounds the DCID at 20 bytes.
+		prk, err := hkdf.Extract(sha256.New, dcid, salt)
+		if err != nil {
+			return false
+		}
+		copy(initial[:], prk)
 	}
-	if key, err = expandLabel(client, "quic key", 16); err != nil {
-		return nil, nil, nil, err
+	expandLabel(&client, initial[:], "client in", sha256.Size)
+	var t [sha256.Size]byte
+	expandLabel(&t, client[:], "quic key", 16)
+	copy(s.key[:], t[:])
+	expandLabel(&t, client[:], "quic iv", 12)
+	copy(s.iv[:], t[:])
+	expandLabel(&t, client[:], "quic hp", 16)
+	copy(s.hp[:], t[:])
+	return true
+}
+
+// hmacSHA256 computes HMAC-SHA256(key, msg) for a key of at most 64 bytes
+// and a message of at most 64 bytes.
+func hmacSHA256(out *[sha256.Size]byte, key, msg []byte) {
+	var buf [64 + 64]byte
+	copy(buf[:64], key)
+	for i := range 64 {
+		buf[i] ^= 0x36
 	}
-	if iv, err = expandLabel(client, "quic iv", 12); err != nil {
-		return nil, nil, nil, err
+	n := copy(buf[64:], msg)
+	inner := sha256.Sum256(buf[:64+n])
+	for i := range 64 {
+		buf[i] ^= 0x36 ^ 0x5c
 	}
-	if hp, err = expandLabel(client, "quic hp", 16); err != nil {
-		return nil, nil, nil, err
-	}
-	return key, iv, hp, nil
+	copy(buf[64:], inner[:])
+	*out = sha256.Sum256(buf[:64+sha256.Size])
 }
 
 // expandLabel is HKDF-Expand-Label from RFC 8446 section 7.1 with an empty
-// context.
-func expandLabel(secret []byte, label string, length int) ([]byte, error) {
-	info := make([]byte, 0, 4+6+len(label))
-	info = binary.BigEndian.AppendUint16(info, uint16(length))
-	info = append(info, byte(6+len(label)))
-	info = append(info, "tls13 "...)
-	info = append(info, label...)
-	info = append(info, 0)
-	return hkdf.Expand(sha256.New, secret, string(info), length)
+// context, for an output of at most one hash length: T(1) truncated.
+func expandLabel(out *[sha256.Size]byte, secret []byte, label string, length int) {
+	var info [4 + 6 + 16 + 1]byte
+	b := binary.BigEndian.AppendUint16(info[:0], uint16(length))
+	b = append(b, byte(6+len(label)))
+	b = append(b, "tls13 "...)
+	b = append(b, label...)
+	b = append(b, 0, 1) // empty context, then HKDF-Expand's counter
+	hmacSHA256(out, secret, b)
 }
 
 func (p *Parser) keysFor(version uint32, dcid []byte) (*keys, error) {
 	if p.valid && p.k.version == version && string(p.k.dcid[:p.k.dcidLen]) == string(dcid) {
 		return &p.k, nil
 	}
-	key, iv, hp, err := ClientInitialSecrets(version, dcid)
-	if err != nil {
-		return nil, err
+	var sec initialSecrets
+	if !sec.derive(version, dcid) {
+		return nil, ErrUnsupportedVersion
 	}
-	block, err := aes.NewCipher(key)
+	block, err := aes.NewCipher(sec.key[:])
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +211,7 @@ func (p *Parser) keysFor(version uint32, dcid []byte) (*keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	hpBlock, err := aes.NewCipher(hp)
+	hpBlock, err := aes.NewCipher(sec.hp[:])
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +219,7 @@ func (p *Parser) keysFor(version uint32, dcid []byte) (*keys, error) {
 	p.k.version = version
 	p.k.dcidLen = copy(p.k.dcid[:], dcid)
 	p.k.aead = aead
-	copy(p.k.iv[:], iv)
+	p.k.iv = sec.iv
 	p.k.hp = hpBlock
 	p.valid = true
 	return &p.k, nil
@@ -338,6 +376,11 @@ func parseFrames(b []byte, in *Initial) error {
 		b = b[n:]
 		switch typ {
 		case framePadding:
+			// Client Initials are padded to 1200 bytes: skip the zeros a
+			// word at a time.
+			for len(b) >= 8 && binary.LittleEndian.Uint64(b) == 0 {
+				b = b[8:]
+			}
 			for len(b) > 0 && b[0] == 0 {
 				b = b[1:]
 			}

@@ -1,7 +1,7 @@
 package tlsmeta
 
 import (
-	"golang.org/x/crypto/cryptobyte"
+	"slices"
 )
 
 // Extension types the parser looks into.
@@ -39,9 +39,10 @@ type ClientHello struct {
 	// their type is still listed in Extensions, as fingerprinting tools do.
 	MalformedExtensions int
 
-	rd      handshakeReader
-	scratch []byte   // fingerprint text
-	sorted  []uint16 // fingerprint sort buffer
+	rd       handshakeReader
+	scratch  []byte   // fingerprint text
+	sorted   []uint16 // fingerprint sort buffer
+	lastALPN string   // backing string of the last ALPN list, reused if equal
 }
 
 // Reset clears the parsed fields, keeping allocated capacity.
@@ -97,44 +98,71 @@ func (h *ClientHello) ParseHandshake(msg []byte) error {
 	if len(msg) < 4+n {
 		return ErrNeedMore
 	}
-	if err := h.parseBody(cryptobyte.String(msg[4 : 4+n])); err != nil {
+	if err := h.parseBody(msg[4 : 4+n]); err != nil {
 		h.Reset()
 		return err
 	}
 	return nil
 }
 
-func (h *ClientHello) parseBody(s cryptobyte.String) error {
-	var sessionID, ciphers, compression cryptobyte.String
-	if !s.ReadUint16(&h.LegacyVersion) ||
-		!s.Skip(32) ||
-		!s.ReadUint8LengthPrefixed(&sessionID) ||
-		!s.ReadUint16LengthPrefixed(&ciphers) ||
-		!s.ReadUint8LengthPrefixed(&compression) {
+// be16 reads a big-endian uint16; callers have checked len(b) >= 2.
+func be16(b []byte) int { return int(b[0])<<8 | int(b[1]) }
+
+// parseBody parses the ClientHello body with plain offset arithmetic: it
+// runs once per flow, and the cryptobyte helpers cost several times more.
+func (h *ClientHello) parseBody(b []byte) error {
+	// legacy_version, random, legacy_session_id length
+	if len(b) < 2+32+1 {
 		return ErrMalformed
 	}
-	if len(ciphers)%2 != 0 {
+	h.LegacyVersion = uint16(be16(b))
+	off := 2 + 32
+	off += 1 + int(b[off]) // session id
+	if off+2 > len(b) {
 		return ErrMalformed
 	}
-	for !ciphers.Empty() {
-		var c uint16
-		ciphers.ReadUint16(&c)
-		h.CipherSuites = append(h.CipherSuites, c)
+	nc := be16(b[off:])
+	off += 2
+	if nc > len(b)-off {
+		return ErrMalformed
 	}
+	ciphers := b[off : off+nc]
+	off += nc
+	if off >= len(b) {
+		return ErrMalformed // no compression methods
+	}
+	off += 1 + int(b[off])
+	if off > len(b) || nc%2 != 0 {
+		return ErrMalformed
+	}
+	h.CipherSuites = appendUint16s(h.CipherSuites, ciphers)
 	h.Version = h.LegacyVersion
-	if s.Empty() { // SSLv3-style hello without extensions
+	if off == len(b) { // SSLv3-style hello without extensions
 		return nil
 	}
-	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) {
+	if off+2 > len(b) {
 		return ErrMalformed
 	}
-	for !exts.Empty() {
-		var typ uint16
-		var body cryptobyte.String
-		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&body) {
+	ne := be16(b[off:])
+	off += 2
+	if ne > len(b)-off {
+		return ErrMalformed
+	}
+	exts := b[off : off+ne]
+	if cap(h.Extensions) < 32 {
+		h.Extensions = make([]uint16, 0, 32)
+	}
+	for len(exts) > 0 {
+		if len(exts) < 4 {
 			return ErrMalformed
 		}
+		typ := uint16(be16(exts))
+		n := be16(exts[2:])
+		if n > len(exts)-4 {
+			return ErrMalformed
+		}
+		body := exts[4 : 4+n]
+		exts = exts[4+n:]
 		h.Extensions = append(h.Extensions, typ)
 		if !h.parseExtension(typ, body) {
 			h.MalformedExtensions++
@@ -155,79 +183,90 @@ func (h *ClientHello) parseBody(s cryptobyte.String) error {
 }
 
 // parseExtension reports whether body was well formed.
-func (h *ClientHello) parseExtension(typ uint16, body cryptobyte.String) bool {
+func (h *ClientHello) parseExtension(typ uint16, body []byte) bool {
 	switch typ {
 	case extServerName:
-		var list cryptobyte.String
-		if !body.ReadUint16LengthPrefixed(&list) || !body.Empty() {
+		if len(body) < 2 || be16(body) != len(body)-2 {
 			return false
 		}
-		for !list.Empty() {
-			var nameType uint8
-			var name cryptobyte.String
-			if !list.ReadUint8(&nameType) || !list.ReadUint16LengthPrefixed(&name) {
+		for list := body[2:]; len(list) > 0; {
+			if len(list) < 3 {
 				return false
 			}
+			nameType := list[0]
+			n := be16(list[1:])
+			if n > len(list)-3 {
+				return false
+			}
+			name := list[3 : 3+n]
+			list = list[3+n:]
 			if nameType == 0 && h.ServerName == "" {
 				h.ServerName = string(name)
 			}
 		}
 		return true
 	case extALPN:
-		var list cryptobyte.String
-		if !body.ReadUint16LengthPrefixed(&list) || !body.Empty() {
+		if len(body) < 2 || be16(body) != len(body)-2 {
 			return false
 		}
 		// One allocation for all names: they are substrings of one copy.
-		all := string(list)
-		off := 0
-		for !list.Empty() {
-			var proto cryptobyte.String
-			if !list.ReadUint8LengthPrefixed(&proto) {
+		// Most clients send one of a few lists, so the last copy is reused
+		// when the bytes match: the comparison does not allocate.
+		all := h.lastALPN
+		if string(body[2:]) != all {
+			all = string(body[2:])
+			h.lastALPN = all
+		}
+		for off := 0; off < len(all); {
+			n := int(all[off])
+			if n > len(all)-off-1 {
 				return false
 			}
-			h.ALPN = append(h.ALPN, all[off+1:off+1+len(proto)])
-			off += 1 + len(proto)
+			h.ALPN = append(h.ALPN, all[off+1:off+1+n])
+			off += 1 + n
 		}
 		return true
 	case extSupportedGroups:
-		return readUint16List(&body, &h.SupportedGroups, true)
+		return readUint16List(body, &h.SupportedGroups)
 	case extSignatureAlgorithms:
-		return readUint16List(&body, &h.SignatureAlgorithms, true)
+		return readUint16List(body, &h.SignatureAlgorithms)
 	case extSupportedVersions:
-		var list cryptobyte.String
-		if !body.ReadUint8LengthPrefixed(&list) || !body.Empty() {
+		if len(body) < 1 || int(body[0]) != len(body)-1 || len(body)%2 != 1 {
 			return false
 		}
-		return readUint16List(&list, &h.SupportedVersions, false)
+		h.SupportedVersions = appendUint16s(h.SupportedVersions, body[1:])
+		return true
 	case extECPointFormats:
-		var list cryptobyte.String
-		if !body.ReadUint8LengthPrefixed(&list) || !body.Empty() {
+		if len(body) < 1 || int(body[0]) != len(body)-1 {
 			return false
 		}
-		h.ECPointFormats = append(h.ECPointFormats, list...)
+		h.ECPointFormats = append(h.ECPointFormats, body[1:]...)
 		return true
 	}
 	return true
 }
 
-// readUint16List appends a list of uint16, optionally behind a 16-bit length.
-func readUint16List(s *cryptobyte.String, dst *[]uint16, prefixed bool) bool {
-	list := *s
-	if prefixed {
-		if !s.ReadUint16LengthPrefixed(&list) || !s.Empty() {
-			return false
-		}
-	}
-	if len(list)%2 != 0 {
+// readUint16List appends a list of uint16 behind a 16-bit length that must
+// span body exactly.
+func readUint16List(body []byte, dst *[]uint16) bool {
+	if len(body) < 2 || be16(body) != len(body)-2 || len(body)%2 != 0 {
 		return false
 	}
-	for !list.Empty() {
-		var v uint16
-		list.ReadUint16(&v)
-		*dst = append(*dst, v)
-	}
+	*dst = appendUint16s(*dst, body[2:])
 	return true
+}
+
+// appendUint16s appends the big-endian uint16s of b; len(b) is even.
+func appendUint16s(dst []uint16, b []byte) []uint16 {
+	n := len(b) / 2
+	l := len(dst)
+	dst = slices.Grow(dst, n)[:l+n]
+	out := dst[l:]
+	b = b[:2*len(out)]
+	for i := range out {
+		out[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
+	}
+	return dst
 }
 
 // IsGREASE reports whether v is a GREASE value (RFC 8701): 0x?a?a with both

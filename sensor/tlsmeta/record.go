@@ -149,7 +149,13 @@ func (r *handshakeReader) next() ([]byte, error) {
 			return msg, nil
 		}
 	}
-	// Slow path: gather the message across records.
+	// Slow path: the message spans records. While the stream is an
+	// incomplete prefix (the common case for a caller feeding it segment by
+	// segment), find that out without copying anything.
+	if err := r.dryRun(); err != nil {
+		return nil, err
+	}
+	// Gather the message across records.
 	r.buf = append(r.buf[:0], r.rec...)
 	r.rec = nil
 	for {
@@ -173,6 +179,40 @@ func (r *handshakeReader) next() ([]byte, error) {
 			return nil, err
 		}
 		r.buf = append(r.buf, r.rec...)
+		r.rec = nil
+	}
+}
+
+// dryRun walks the records the slow path of next would gather, without
+// copying them, and returns the error next would return, or nil if the
+// message is complete. It leaves the reader as it found it when it returns
+// nil.
+func (r *handshakeReader) dryRun() error {
+	pos, rec, seen, stop := r.pos, r.rec, r.seenHandshake, r.stopType
+	var hdr [4]byte
+	copy(hdr[:], r.rec)
+	have := len(r.rec)
+	for {
+		if have >= 4 {
+			n := int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
+			if n > MaxHandshakeLen {
+				return ErrTooLarge
+			}
+			if have >= 4+n {
+				r.pos, r.rec, r.seenHandshake, r.stopType = pos, rec, seen, stop
+				return nil
+			}
+		}
+		if err := r.nextRecord(); err != nil {
+			if err == errEndOfHandshake {
+				return ErrMalformed
+			}
+			return err
+		}
+		if have < 4 {
+			copy(hdr[have:], r.rec)
+		}
+		have += len(r.rec)
 		r.rec = nil
 	}
 }
