@@ -94,14 +94,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 		b = appendField(b, n, "sni", t.SNI)
 		if len(t.ALPN) > 0 {
 			b = appendKey(b, n, "alpn")
-			b = append(b, '[')
-			for i, a := range t.ALPN {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, a)
-			}
-			b = append(b, ']')
+			b = appendStrings(b, t.ALPN)
 		}
 		// Fingerprints, versions and cipher names are computed here from
 		// numbers, never copied from the wire: they need no escaping.
@@ -124,27 +117,15 @@ func (r *Record) appendMeta(b []byte) []byte {
 		b = append(b, `,"dns":{"query":`...)
 		b = appendString(b, d.Query)
 		if len(d.Queries) > 0 {
-			b = append(b, `,"queries":[`...)
-			for i, q := range d.Queries {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, q)
-			}
-			b = append(b, ']')
+			b = append(b, `,"queries":`...)
+			b = appendStrings(b, d.Queries)
 		}
 		b = append(b, `,"qtype":`...)
 		b = appendString(b, d.QType)
 		b = appendField(b, 0, "rcode", d.RCode)
 		if len(d.Answers) > 0 {
-			b = append(b, `,"answers":[`...)
-			for i, a := range d.Answers {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, a)
-			}
-			b = append(b, ']')
+			b = append(b, `,"answers":`...)
+			b = appendStrings(b, d.Answers)
 		}
 		b = append(b, '}')
 	}
@@ -172,14 +153,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 		n := len(b)
 		if len(d.MsgTypes) > 0 {
 			b = appendKey(b, n, "msg_types")
-			b = append(b, '[')
-			for i, m := range d.MsgTypes {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, m)
-			}
-			b = append(b, ']')
+			b = appendStrings(b, d.MsgTypes)
 		}
 		if !d.ClientMAC.IsZero() {
 			b = appendKey(b, n, "client_mac")
@@ -213,6 +187,18 @@ func appendKey(b []byte, open int, key string) []byte {
 	b = append(b, '"')
 	b = append(b, key...)
 	return append(b, '"', ':')
+}
+
+// appendStrings appends a JSON array of strings.
+func appendStrings(b []byte, l []string) []byte {
+	b = append(b, '[')
+	for i, v := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
 }
 
 // appendSafeField is appendField for values that need no escaping.
