@@ -67,6 +67,7 @@ type Stats struct {
 	DHCPMessages                             uint64
 	Skipped                                  uint64 // flows not inspected: MaxInspecting reached
 	FingerprintHits, FingerprintMisses       uint64 // JA3/JA4 cache
+	CertCacheHits                            uint64
 	Errors                                   map[string]uint64
 }
 
@@ -94,6 +95,7 @@ type Inspector struct {
 	httpResp  httpmeta.Response
 	ident     sshmeta.Ident
 	fp        fingerprints
+	certs     *tlsmeta.CertCache
 }
 
 // New returns an Inspector.
@@ -103,6 +105,7 @@ func New(cfg Config) *Inspector {
 		cfg:    cfg,
 		cache:  dnsmeta.NewCache(cfg.DNS),
 		leases: dhcpmeta.NewTable(cfg.DHCP),
+		certs:  tlsmeta.NewCertCache(1024),
 		stats:  Stats{Errors: map[string]uint64{}},
 	}
 }
@@ -112,6 +115,7 @@ func New(cfg Config) *Inspector {
 func (in *Inspector) Stats() Stats {
 	s := in.stats
 	s.FingerprintHits, s.FingerprintMisses = in.fp.hit, in.fp.miss
+	s.CertCacheHits = in.certs.Hits
 	return s
 }
 
@@ -264,6 +268,7 @@ func (in *Inspector) state(sl *slot) *state {
 	st.parser, st.done, st.skip, st.socks = [2]proto{}, [2]bool{}, [2]int{}, 0
 	st.hello.Reset()
 	st.server.Reset()
+	st.server.Certs = in.certs
 	st.quic.Reset()
 	in.active++
 	sl.st = st

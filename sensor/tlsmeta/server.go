@@ -42,6 +42,8 @@ type ServerHello struct {
 	// names. Only TLS 1.2 and older send certificates in clear.
 	HasCertificate bool
 	Certificate    CertInfo
+	// Certs, when set, caches certificate names across flows; Reset keeps it.
+	Certs *CertCache
 
 	rd handshakeReader
 }
@@ -50,7 +52,7 @@ type ServerHello struct {
 func (s *ServerHello) Reset() {
 	ext := s.Extensions[:0]
 	rd := s.rd
-	*s = ServerHello{Extensions: ext, rd: rd}
+	*s = ServerHello{Extensions: ext, rd: rd, Certs: s.Certs}
 }
 
 // ParseStream parses the server-to-client bytes of a TCP stream from its
@@ -99,8 +101,48 @@ func (s *ServerHello) ParseStream(stream []byte) error {
 	case msg[0] != typeCertificate:
 		return nil
 	}
-	s.HasCertificate = parseLeafCertificate(msg[4:], &s.Certificate)
+	var list, der cryptobyte.String
+	b := cryptobyte.String(msg[4:])
+	if !b.ReadUint24LengthPrefixed(&list) || !list.ReadUint24LengthPrefixed(&der) {
+		return nil
+	}
+	if c := s.Certs; c != nil {
+		if ci, ok := c.m[string(der)]; ok {
+			c.Hits++
+			s.Certificate, s.HasCertificate = ci, true
+			return nil
+		}
+	}
+	s.HasCertificate = parseCertNames(der, &s.Certificate)
+	if c := s.Certs; c != nil && s.HasCertificate {
+		c.add(string(der), s.Certificate)
+	}
 	return nil
+}
+
+// CertCache remembers the names of server certificates by their exact DER
+// bytes, so flows to the same servers skip the ASN.1 decoding. A
+// ServerHello uses it when its Certs field is set. Not safe for concurrent
+// use.
+type CertCache struct {
+	m    map[string]CertInfo
+	max  int
+	Hits uint64
+}
+
+// NewCertCache returns a cache holding up to n certificates.
+func NewCertCache(n int) *CertCache {
+	return &CertCache{m: make(map[string]CertInfo, min(n, 1024)), max: n}
+}
+
+func (c *CertCache) add(der string, ci CertInfo) {
+	if len(c.m) >= c.max {
+		for k := range c.m { // drop an arbitrary entry
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[der] = ci
 }
 
 func (s *ServerHello) parseHello(b cryptobyte.String) error {
@@ -137,15 +179,11 @@ func (s *ServerHello) parseHello(b cryptobyte.String) error {
 	return nil
 }
 
-// parseLeafCertificate extracts the names of the first certificate of a
-// TLS 1.2 Certificate message body. Only the subject and issuer are decoded:
+// parseCertNames extracts the names of a DER certificate (the first of a
+// TLS 1.2 Certificate message). Only the subject and issuer are decoded:
 // a full x509.ParseCertificate costs more and rejects certificates that are
 // still worth naming.
-func parseLeafCertificate(b cryptobyte.String, ci *CertInfo) bool {
-	var list, der cryptobyte.String
-	if !b.ReadUint24LengthPrefixed(&list) || !list.ReadUint24LengthPrefixed(&der) {
-		return false
-	}
+func parseCertNames(der cryptobyte.String, ci *CertInfo) bool {
 	var cert, tbs, issuer, subject cryptobyte.String
 	if !der.ReadASN1(&cert, cbasn1.SEQUENCE) ||
 		!cert.ReadASN1(&tbs, cbasn1.SEQUENCE) ||

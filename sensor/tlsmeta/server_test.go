@@ -206,3 +206,32 @@ func rdnValue(s, key string) string {
 	}
 	return ""
 }
+
+// TestCertCache: the second flow with the same certificate is a cache hit
+// with the same names; a different certificate is not.
+func TestCertCache(t *testing.T) {
+	der := testCert(t)
+	flight := records(append(serverHelloMsg(0x0303, 0xc02f, nil), certificateMsg(der)...), 1<<14)
+	cache := NewCertCache(2)
+	var first CertInfo
+	for i := range 3 {
+		s := ServerHello{Certs: cache}
+		s.Reset()
+		if err := s.ParseStream(flight); err != nil || !s.HasCertificate {
+			t.Fatalf("flow %d: %v, cert %v", i, err, s.HasCertificate)
+		}
+		if i == 0 {
+			first = s.Certificate
+		} else if s.Certificate != first {
+			t.Errorf("flow %d: %+v, want %+v", i, s.Certificate, first)
+		}
+	}
+	if cache.Hits != 2 {
+		t.Errorf("%d hits, want 2", cache.Hits)
+	}
+	other := records(append(serverHelloMsg(0x0303, 0xc02f, nil), certificateMsg([]byte{0x30, 0})...), 1<<14)
+	s := ServerHello{Certs: cache}
+	if err := s.ParseStream(other); err != nil || s.HasCertificate || cache.Hits != 2 {
+		t.Errorf("malformed certificate: err %v cert %v hits %d", err, s.HasCertificate, cache.Hits)
+	}
+}
