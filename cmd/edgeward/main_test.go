@@ -69,3 +69,20 @@ func TestFlowsErrors(t *testing.T) {
 		t.Errorf("no -r: code %d, want 2", code)
 	}
 }
+
+func TestRulesLintAndTest(t *testing.T) {
+	good, bad := filepath.Join("..", "..", "rules", "testdata", "good"), filepath.Join("..", "..", "rules", "testdata", "bad")
+	if code, _, e := runCmd("rules", "test", good); code != 0 || !strings.Contains(e, "0 failed") {
+		t.Errorf("rules test good: code %d stderr %q", code, e)
+	}
+	if code, out, _ := runCmd("rules", "lint", good); code != 0 || out != "" {
+		t.Errorf("rules lint good: code %d output %q", code, out)
+	}
+	code, out, _ := runCmd("rules", "lint", bad)
+	if code != 1 || !strings.Contains(out, "bad/duplicate.yml:6:9: rule dup already defined") {
+		t.Errorf("rules lint bad: code %d output %q", code, out)
+	}
+	if code, _, _ := runCmd("rules", "nope", good); code != 2 {
+		t.Errorf("unknown subcommand: code %d", code)
+	}
+}

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/edgeward/edgeward/pipeline"
+	"github.com/edgeward/edgeward/rules"
+)
+
+// runRules is `edgeward rules lint|test PATH...`.
+func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	usage := func() {
+		fmt.Fprintf(stderr, "Usage: edgeward rules lint PATH...\n       edgeward rules test PATH...\n\n"+
+			"lint reports every problem in every rule file at once, as file:line:col: message.\n"+
+			"test runs the tests written inside the rules (docs/rules.md).\n"+
+			"PATH is a rule file or a directory of them. Exit status 1 on any problem or failure.\n")
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	fs := flag.NewFlagSet("rules "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	verbose := fs.Bool("v", false, "test: list passing tests too")
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		usage()
+		return 2
+	}
+	schema, err := pipeline.Schema()
+	if err != nil {
+		fmt.Fprintf(stderr, "edgeward rules: %v\n", err)
+		return 1
+	}
+	opts := rules.Options{Schema: schema}
+	switch args[0] {
+	case "lint":
+		diags := rules.Lint(paths, opts)
+		for _, d := range diags {
+			fmt.Fprintln(stdout, d)
+		}
+		if len(diags) > 0 {
+			fmt.Fprintf(stderr, "edgeward rules lint: %d problem(s)\n", len(diags))
+			return 1
+		}
+		fmt.Fprintln(stderr, "edgeward rules lint: no problems")
+		return 0
+	case "test":
+		results, err := rules.Test(paths, opts)
+		if err != nil {
+			var diags rules.Diagnostics
+			if errors.As(err, &diags) {
+				for _, d := range diags {
+					fmt.Fprintln(stdout, d)
+				}
+			} else {
+				fmt.Fprintf(stderr, "edgeward rules test: %v\n", err)
+			}
+			return 1
+		}
+		failed := 0
+		for _, r := range results {
+			if !r.Pass {
+				failed++
+			}
+			if !r.Pass || *verbose {
+				fmt.Fprintln(stdout, r)
+			}
+		}
+		fmt.Fprintf(stderr, "edgeward rules test: %d passed, %d failed\n", len(results)-failed, failed)
+		if failed > 0 {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "edgeward rules: unknown subcommand %q\n", args[0])
+	usage()
+	return 2
+}
