@@ -96,17 +96,19 @@ type Inspector struct {
 	ident     sshmeta.Ident
 	fp        fingerprints
 	certs     *tlsmeta.CertCache
+	ciphers   map[uint16]string // IANA names; tls.CipherSuiteName rebuilds its list per call
 }
 
 // New returns an Inspector.
 func New(cfg Config) *Inspector {
 	cfg = cfg.withDefaults()
 	return &Inspector{
-		cfg:    cfg,
-		cache:  dnsmeta.NewCache(cfg.DNS),
-		leases: dhcpmeta.NewTable(cfg.DHCP),
-		certs:  tlsmeta.NewCertCache(1024),
-		stats:  Stats{Errors: map[string]uint64{}},
+		cfg:     cfg,
+		cache:   dnsmeta.NewCache(cfg.DNS),
+		leases:  dhcpmeta.NewTable(cfg.DHCP),
+		certs:   tlsmeta.NewCertCache(1024),
+		ciphers: cipherNames(),
+		stats:   Stats{Errors: map[string]uint64{}},
 	}
 }
 
@@ -718,11 +720,28 @@ func (in *Inspector) setClientHello(sl *slot, h *tlsmeta.ClientHello, t tlsmeta.
 func (in *Inspector) setServerHello(sl *slot, s *tlsmeta.ServerHello) {
 	r := sl.res.TLS()
 	r.ServerVer = tlsVersion(s.Version)
-	r.Cipher = tls.CipherSuiteName(s.CipherSuite)
+	r.Cipher = in.cipherName(s.CipherSuite)
 	if c := s.Certificate; s.HasCertificate {
 		r.CertSubject = dn(c.SubjectCN, c.SubjectO)
 		r.CertIssuer = c.Issuer
 	}
+}
+
+func cipherNames() map[uint16]string {
+	m := map[uint16]string{}
+	for _, list := range [][]*tls.CipherSuite{tls.CipherSuites(), tls.InsecureCipherSuites()} {
+		for _, c := range list {
+			m[c.ID] = c.Name
+		}
+	}
+	return m
+}
+
+func (in *Inspector) cipherName(id uint16) string {
+	if n, ok := in.ciphers[id]; ok {
+		return n
+	}
+	return tls.CipherSuiteName(id) // "0x1234"
 }
 
 func dn(cn, o string) string {
