@@ -53,6 +53,39 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = r.Src.appendJSON(b)
 	b = append(b, `,"dst":`...)
 	b = r.Dst.appendJSON(b)
+	b = appendField(b, 0, "direction", r.Direction)
+	if s := r.Sensor; s != nil {
+		b = append(b, `,"sensor":{`...)
+		n := len(b)
+		b = appendField(b, n, "id", s.ID)
+		b = appendField(b, n, "site", s.Site)
+		b = append(b, '}')
+	}
+	if d := r.Device; d != nil {
+		b = append(b, `,"device":{"ip":"`...)
+		b = d.IP.AppendTo(b)
+		b = append(b, '"')
+		if !d.MAC.IsZero() {
+			b = append(b, `,"mac":"`...)
+			b, _ = d.MAC.AppendText(b)
+			b = append(b, '"')
+		}
+		b = appendField(b, 0, "vendor", d.Vendor)
+		if d.RandomizedMAC {
+			b = append(b, `,"randomized_mac":true`...)
+		}
+		b = appendField(b, 0, "hostname", d.Hostname)
+		b = appendField(b, 0, "id", d.ID)
+		b = appendField(b, 0, "owner", d.Owner)
+		b = appendField(b, 0, "assigned_site", d.AssignedSite)
+		b = appendField(b, 0, "assigned_country", d.AssignedCountry)
+		b = appendField(b, 0, "home_timezone", d.HomeTimezone)
+		b = appendSafeField(b, 0, "matched_by", d.MatchedBy)
+		b = append(b, '}')
+	}
+	b = appendField(b, 0, "app", r.App)
+	b = appendField(b, 0, "app_source", r.AppSource)
+	b = appendField(b, 0, "app_category", r.AppCategory)
 	if t := r.TCP; t != nil {
 		b = append(b, `,"tcp":{"src_flags":"`...)
 		b, _ = t.SrcFlags.AppendText(b)

@@ -35,9 +35,14 @@ func full() *Record {
 		QUIC: &QUIC{Version: "1"},
 		DNS: &DNS{Query: "example.com", Queries: []string{"example.com", "www.example.com"}, QType: "A", RCode: "NOERROR",
 			Answers: []string{"93.184.216.34"}},
-		SOCKS: &SOCKS{Version: 5, Target: "relay.example:443"},
-		HTTP:  &HTTP{Method: "CONNECT", Host: "example.com:443", Path: "/x", UserAgent: "curl/8 \"q\"", Status: 200},
-		SSH:   &SSH{Client: "SSH-2.0-OpenSSH_9.6", Server: "SSH-2.0-dropbear"},
+		SOCKS:     &SOCKS{Version: 5, Target: "relay.example:443"},
+		Direction: "outbound",
+		Sensor:    &Sensor{ID: "gw-nyc-1", Site: "nyc"},
+		Device: &Device{IP: netip.MustParseAddr("10.1.2.3"), MAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3}, Vendor: "Raspberry Pi Trading Ltd", RandomizedMAC: true,
+			Hostname: "pikvm", ID: "LT-0042", Owner: "j.doe", AssignedSite: "nyc", AssignedCountry: "US", HomeTimezone: "America/New_York", MatchedBy: "mac"},
+		App: "anydesk", AppSource: "alpn", AppCategory: "remote_access",
+		HTTP: &HTTP{Method: "CONNECT", Host: "example.com:443", Path: "/x", UserAgent: "curl/8 \"q\"", Status: 200},
+		SSH:  &SSH{Client: "SSH-2.0-OpenSSH_9.6", Server: "SSH-2.0-dropbear"},
 		DHCP: &DHCP{MsgTypes: []string{"REQUEST", "ACK"}, ClientMAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3}, RequestedIP: "10.0.0.5",
 			AssignedIP: "10.0.0.5", Hostname: "pikvm", VendorClass: "dhcpcd-9", ClientID: "01dca632010203"},
 	}
@@ -173,6 +178,7 @@ func TestClone(t *testing.T) {
 	c := r.Clone()
 	r.VLAN[0], r.TLS.ALPN[0], r.DNS.Answers[0], r.DNS.Queries[0], r.DHCP.MsgTypes[0] = 1, "x", "x", "x", "x"
 	*r.TCP, *r.ICMP, *r.Tunnel, *r.TLS, *r.QUIC, *r.DNS, *r.HTTP, *r.SSH, *r.DHCP, *r.SOCKS = TCP{}, ICMP{}, Tunnel{}, TLS{}, QUIC{}, DNS{}, HTTP{}, SSH{}, DHCP{}, SOCKS{}
+	*r.Sensor, *r.Device = Sensor{}, Device{}
 	if got := string(c.AppendJSON(nil)); got != want {
 		t.Errorf("clone changed with its original:\n got %s\nwant %s", got, want)
 	}

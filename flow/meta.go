@@ -1,5 +1,7 @@
 package flow
 
+import "net/netip"
+
 // Application metadata, extracted by the sensor from the first payload
 // packets of a flow. Each object is omitted when the flow carried none.
 
@@ -61,4 +63,27 @@ type DHCP struct {
 type SOCKS struct {
 	Version int    `json:"version"` // 4 or 5
 	Target  string `json:"target"`  // host:port the client asked the proxy to reach
+}
+
+// Sensor names the sensor that saw the flow.
+type Sensor struct {
+	ID   string `json:"id,omitempty"`
+	Site string `json:"site,omitempty"`
+}
+
+// Device is the corporate device on the internal side of a flow: what the
+// sensor saw of it, and what the inventory says about it.
+type Device struct {
+	IP            netip.Addr `json:"ip"`
+	MAC           MAC        `json:"mac,omitzero"`
+	Vendor        string     `json:"vendor,omitempty"`         // IEEE registry owner of the MAC's prefix
+	RandomizedMAC bool       `json:"randomized_mac,omitempty"` // locally administered (private/random) MAC
+	Hostname      string     `json:"hostname,omitempty"`       // from DHCP
+	// From the inventory, when the device matched an entry.
+	ID              string `json:"id,omitempty"`
+	Owner           string `json:"owner,omitempty"`
+	AssignedSite    string `json:"assigned_site,omitempty"`
+	AssignedCountry string `json:"assigned_country,omitempty"`
+	HomeTimezone    string `json:"home_timezone,omitempty"`
+	MatchedBy       string `json:"matched_by,omitempty"` // "mac", "hostname" or "ip"
 }

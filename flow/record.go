@@ -39,6 +39,19 @@ type Record struct {
 	Src Endpoint `json:"src"`
 	Dst Endpoint `json:"dst"`
 
+	// Direction relative to the corporate network: "outbound" (internal
+	// initiator, external responder), "inbound", "internal" or "external".
+	Direction string  `json:"direction,omitempty"`
+	Sensor    *Sensor `json:"sensor,omitempty"`
+	Device    *Device `json:"device,omitempty"`
+	// App is the application the flow belongs to, when identified, with the
+	// evidence (AppSource: "payload", "cert", "alpn", "sni", "http", "dns"
+	// or "port", strongest first) and its category ("remote_access",
+	// "tunnel", "vpn", "proxy", "ipkvm", "anonymizer", ...).
+	App         string `json:"app,omitempty"`
+	AppSource   string `json:"app_source,omitempty"`
+	AppCategory string `json:"app_category,omitempty"`
+
 	TCP    *TCP    `json:"tcp,omitempty"`
 	ICMP   *ICMP   `json:"icmp,omitempty"`
 	Tunnel *Tunnel `json:"tunnel,omitempty"`
@@ -228,6 +241,8 @@ func (r *Record) Clone() *Record {
 		c.DNS.Queries = cloneSlice(r.DNS.Queries)
 	}
 	c.SOCKS = clonePtr(r.SOCKS)
+	c.Sensor = clonePtr(r.Sensor)
+	c.Device = clonePtr(r.Device)
 	c.HTTP = clonePtr(r.HTTP)
 	c.SSH = clonePtr(r.SSH)
 	if c.DHCP = clonePtr(r.DHCP); c.DHCP != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor/decode"
 	"github.com/edgeward/edgeward/sensor/flowtable"
+	"github.com/edgeward/edgeward/sensor/identity"
 	"github.com/edgeward/edgeward/sensor/inspect"
 	"github.com/edgeward/edgeward/sensor/pcapfile"
 )
@@ -23,6 +24,7 @@ type Config struct {
 	Inspect inspect.Config
 	// NoInspect turns payload inspection (application metadata) off.
 	NoInspect bool
+	Identity  identity.Config
 }
 
 // Stats reports what one run processed.
@@ -56,7 +58,11 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 	defer r.Close()
 
 	dec := decode.New(cfg.Decode)
-	table := flowtable.New(cfg.Table, emit)
+	attr := identity.New(cfg.Identity)
+	table := flowtable.New(cfg.Table, func(r *flow.Record) {
+		attr.Apply(r)
+		emit(r)
+	})
 	var insp *inspect.Inspector
 	if !cfg.NoInspect {
 		insp = inspect.New(cfg.Inspect)

@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor"
 	"github.com/edgeward/edgeward/sensor/flowtable"
+	"github.com/edgeward/edgeward/sensor/inventory"
 )
 
 func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -32,6 +35,10 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.IntVar(&cfg.Table.MaxFlows, "max-flows", flowtable.DefaultMaxFlows, "flows held at once; the least recently seen is evicted beyond it")
 	fs.BoolVar(&cfg.NoInspect, "no-metadata", false, "skip payload inspection (TLS, QUIC, DNS, HTTP, DHCP, SSH metadata)")
 	fs.IntVar(&cfg.Inspect.MaxPackets, "inspect-packets", 8, "payload packets of each direction a flow's metadata is taken from")
+	fs.StringVar(&cfg.Identity.Site, "site", "", "this sensor's site, recorded on every flow")
+	fs.StringVar(&cfg.Identity.SensorID, "sensor-id", "", "this sensor's id, recorded on every flow")
+	internal := fs.String("internal", "", "corporate prefixes, comma-separated (default RFC 1918, ULA and link-local)")
+	invPath := fs.String("inventory", "", "device inventory file (CSV or YAML, see docs/schema.md)")
 	memLimit := fs.Int("memory-limit", 0, "soft memory limit in MiB for the Go heap (0: GOMEMLIMIT, or none); the garbage collector works harder near it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -45,6 +52,26 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 
+	if *internal != "" {
+		for _, p := range strings.Split(*internal, ",") {
+			pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+			if err != nil {
+				fmt.Fprintf(stderr, "edgeward flows: -internal: %v\n", err)
+				return 2
+			}
+			cfg.Identity.Internal = append(cfg.Identity.Internal, pfx.Masked())
+		}
+	}
+	if *invPath != "" {
+		inv, err := inventory.LoadFile(*invPath)
+		if err != nil { // bad lines are reported and skipped; the rest loads
+			fmt.Fprintf(stderr, "edgeward flows: inventory: %v\n", err)
+		}
+		if inv == nil {
+			return 1
+		}
+		cfg.Identity.Inventory = inv
+	}
 	if *memLimit > 0 {
 		debug.SetMemoryLimit(int64(*memLimit) << 20)
 	}

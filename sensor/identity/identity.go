@@ -1,0 +1,117 @@
+// Package identity owns the corporate network model and device
+// attribution: which side of a flow is the corporate device, what the
+// sensor saw of it (MAC, vendor, DHCP hostname) and what the inventory says
+// about it (id, owner, assigned site and country, home time zone). It
+// completes each flow record as the sensor exports it.
+package identity
+
+import (
+	"net/netip"
+
+	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/inventory"
+	"github.com/edgeward/edgeward/sensor/oui"
+)
+
+// DefaultInternal are the internal prefixes when none are configured:
+// RFC 1918, IPv6 unique local (RFC 4193) and link-local addresses.
+var DefaultInternal = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("172.16.0.0/12"),
+	netip.MustParsePrefix("192.168.0.0/16"),
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fc00::/7"),
+	netip.MustParsePrefix("fe80::/10"),
+}
+
+// Inventory finds the inventory entry of a device (inventory.Table and
+// inventory.Store implement it).
+type Inventory interface {
+	Match(mac [6]byte, hostname string, ip netip.Addr) (*inventory.Device, inventory.MatchedBy)
+}
+
+// Config is the sensor's view of the corporate network.
+type Config struct {
+	Internal  []netip.Prefix // corporate address space; nil: DefaultInternal
+	SensorID  string
+	Site      string
+	Inventory Inventory // optional
+}
+
+// Attributor completes flow records; not safe for concurrent use.
+type Attributor struct {
+	internal []netip.Prefix
+	inv      Inventory
+	sensor   flow.Sensor
+	device   flow.Device // the record's Device points here until the next Apply
+}
+
+// New returns an Attributor.
+func New(cfg Config) *Attributor {
+	a := &Attributor{internal: cfg.Internal, inv: cfg.Inventory, sensor: flow.Sensor{ID: cfg.SensorID, Site: cfg.Site}}
+	if a.internal == nil {
+		a.internal = DefaultInternal
+	}
+	return a
+}
+
+// Internal reports whether addr is in the corporate address space.
+func (a *Attributor) Internal(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range a.internal {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// local reports addresses that are neither external nor a device: multicast
+// and the limited broadcast, which stay on the local network.
+func local(addr netip.Addr) bool {
+	return addr.IsMulticast() || addr == netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// Apply sets the record's direction, sensor and device. The device is the
+// internal side: the initiator when both are internal. It allocates
+// nothing; the record's Sensor and Device point into the Attributor until
+// the next call.
+func (a *Attributor) Apply(r *flow.Record) {
+	srcIn := a.Internal(r.Src.IP) || r.Src.IP.IsUnspecified() // 0.0.0.0: a DHCP client without an address yet
+	dstIn := a.Internal(r.Dst.IP) || local(r.Dst.IP)
+	switch {
+	case srcIn && dstIn:
+		r.Direction = "internal"
+	case srcIn:
+		r.Direction = "outbound"
+	case dstIn:
+		r.Direction = "inbound"
+	default:
+		r.Direction = "external"
+	}
+	if a.sensor != (flow.Sensor{}) {
+		r.Sensor = &a.sensor
+	}
+	var side *flow.Endpoint
+	switch {
+	case srcIn:
+		side = &r.Src
+	case dstIn && !local(r.Dst.IP):
+		side = &r.Dst
+	default:
+		return
+	}
+	d := &a.device
+	*d = flow.Device{IP: side.IP, MAC: side.MAC, Hostname: side.Hostname}
+	if !side.MAC.IsZero() {
+		d.Vendor, _ = oui.Lookup(side.MAC)
+		d.RandomizedMAC = oui.IsLocallyAdministered(side.MAC)
+	}
+	if a.inv != nil {
+		if dev, by := a.inv.Match(side.MAC, side.Hostname, side.IP); dev != nil {
+			d.ID, d.Owner, d.AssignedSite, d.AssignedCountry, d.HomeTimezone = dev.ID, dev.Owner, dev.AssignedSite, dev.AssignedCountry, dev.HomeTimezone
+			d.MatchedBy = by.String()
+		}
+	}
+	r.Device = d
+}
