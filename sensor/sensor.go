@@ -6,10 +6,12 @@ package sensor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/appid"
 	"github.com/edgeward/edgeward/sensor/decode"
 	"github.com/edgeward/edgeward/sensor/flowtable"
 	"github.com/edgeward/edgeward/sensor/identity"
@@ -65,6 +67,11 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 	})
 	var insp *inspect.Inspector
 	if !cfg.NoInspect {
+		if cfg.Inspect.Apps == nil {
+			if cfg.Inspect.Apps, err = appid.New(); err != nil {
+				return st, fmt.Errorf("application lists: %w", err)
+			}
+		}
 		insp = inspect.New(cfg.Inspect)
 		table.SetInspector(insp)
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/appid"
 	"github.com/edgeward/edgeward/sensor/decode"
 	"github.com/edgeward/edgeward/sensor/dhcpmeta"
 	"github.com/edgeward/edgeward/sensor/dnsmeta"
@@ -45,6 +46,8 @@ type Config struct {
 	MaxInspecting int
 	DNS           dnsmeta.Config
 	DHCP          dhcpmeta.TableConfig
+	// Apps identifies applications (nil: no identification).
+	Apps *appid.Identifier
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +100,9 @@ type Inspector struct {
 	fp        fingerprints
 	certs     *tlsmeta.CertCache
 	ciphers   map[uint16]string // IANA names; tls.CipherSuiteName rebuilds its list per call
+	apps      *appid.Identifier
+	appIn     appid.Input
+	payPool   []*payloads
 }
 
 // New returns an Inspector.
@@ -108,6 +114,7 @@ func New(cfg Config) *Inspector {
 		leases:  dhcpmeta.NewTable(cfg.DHCP),
 		certs:   tlsmeta.NewCertCache(1024),
 		ciphers: cipherNames(),
+		apps:    cfg.Apps,
 		stats:   Stats{Errors: map[string]uint64{}},
 	}
 }
@@ -124,11 +131,17 @@ func (in *Inspector) Stats() Stats {
 // slot is one flow's inspection: the results, kept until the flow ends,
 // and the parsing state while inspection goes on.
 type slot struct {
-	st   *state   // TCP and QUIC parsing state, nil otherwise and once done
+	st   *state    // TCP and QUIC parsing state, nil otherwise and once done
+	pay  *payloads // first payloads, until the application is identified
+	app  appid.Result
 	used [2]uint8 // payload packets seen per direction (initiator, responder)
 	udp  udpKind
-	done bool
-	res  result
+	// parsed: the parsers are finished; done: inspection is.
+	parsed, done bool
+	// The flow's transport and ports, initiator first.
+	proto        uint8
+	cport, sport uint16
+	res          result
 }
 
 // result is what inspection found; each protocol's struct exists only
@@ -220,32 +233,48 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	if len(p.Payload) == 0 {
 		return true
 	}
+	d := 1
+	if fromInitiator {
+		d = 0
+	}
 	if *s == None {
 		*s = in.open()
+		sl := &in.slots[*s]
+		sl.proto, sl.cport, sl.sport = p.Key.Proto, p.Key.SrcPort, p.Key.DstPort
+		if d == 1 {
+			sl.cport, sl.sport = sl.sport, sl.cport
+		}
 	}
 	sl := &in.slots[*s]
 	if sl.done {
 		return false
 	}
-	d := 1
-	if fromInitiator {
-		d = 0
+	if in.apps != nil {
+		in.keepPayload(sl, d, p.Payload)
 	}
-	var more bool
-	if tcp {
-		more = in.tcpPacket(sl, d, p)
-	} else {
-		more = in.udpPacket(sl, d, p)
+	if !sl.parsed {
+		var more bool
+		if tcp {
+			more = in.tcpPacket(sl, d, p)
+		} else {
+			more = in.udpPacket(sl, d, p)
+		}
+		if !more {
+			sl.parsed = true
+			in.dropState(sl)
+		}
 	}
 	sl.used[d]++
-	if int(sl.used[0])+int(sl.used[1]) >= 2*in.cfg.MaxPackets {
-		more = false // one-sided flows stop too
-	}
-	if !more {
+	// After the parsers, identification may still want the first two
+	// payloads of each direction.
+	wantPayload := sl.pay != nil && (sl.pay.n[0] < 2 || sl.pay.n[1] < 2)
+	if int(sl.used[0])+int(sl.used[1]) >= 2*in.cfg.MaxPackets || sl.parsed && !wantPayload {
 		sl.done = true
 		in.dropState(sl)
+		in.identify(sl)
+		return false
 	}
-	return more
+	return true
 }
 
 // state gives the slot parsing state, from the pool; nil when
@@ -287,7 +316,7 @@ func (in *Inspector) open() int32 {
 		i = int32(len(in.slots) - 1)
 	}
 	sl := &in.slots[i]
-	sl.used, sl.udp, sl.done, sl.st = [2]uint8{}, udpUnknown, false, nil
+	sl.used, sl.udp, sl.parsed, sl.done, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, nil, appid.Result{}
 	sl.res = result{}
 	return i
 }
@@ -308,6 +337,10 @@ func (in *Inspector) Release(s int32) {
 	}
 	sl := &in.slots[s]
 	in.dropState(sl)
+	if sl.pay != nil {
+		in.payPool = append(in.payPool, sl.pay)
+		sl.pay = nil
+	}
 	sl.res = result{}
 	in.free = append(in.free, s)
 }
@@ -459,7 +492,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			return true
 		}
 		in.stats.SSHBanners++
-		id := "SSH-" + in.ident.String()
+		id := in.ident.String()
 		if d == 0 {
 			sl.res.SSH().Client = id
 		} else {
@@ -801,6 +834,11 @@ func (in *Inspector) Finish(s int32, r *flow.Record) {
 	if l, ok := in.leases.Lookup(r.Dst.IP, r.Start); ok {
 		r.Dst.Hostname = l.Hostname
 	}
+	var sl *slot
+	if s != None {
+		sl = &in.slots[s]
+	}
+	in.setApp(sl, r)
 }
 
 // Names returns the DNS cache, for lookups outside flow records.
