@@ -48,8 +48,31 @@ func (in *Inspector) identify(sl *slot) {
 		ClientFirst: pay.p[0][0], ClientSecond: pay.p[0][1], ServerFirst: pay.p[1][0], ServerSecond: pay.p[1][1]}
 	in.names(q, &sl.res)
 	sl.app = in.apps.Identify(q)
-	in.payPool = append(in.payPool, pay)
-	sl.pay = nil
+	in.dropPayloads(sl)
+}
+
+func (in *Inspector) dropPayloads(sl *slot) {
+	if sl.pay != nil {
+		in.payPool = append(in.payPool, sl.pay)
+		sl.pay = nil
+	}
+}
+
+// protocolNamed reports a flow whose protocol the parsers recognised as
+// one identified by its names (SNI, ALPN, certificate, Host) rather than
+// by payload signatures.
+func (in *Inspector) protocolNamed(sl *slot) bool {
+	if sl.res.socks != nil || sl.res.http != nil && sl.res.http.Method == "CONNECT" {
+		return false // a proxy: the payload signatures name it
+	}
+	switch sl.udp {
+	case udpDNS, udpDHCP4, udpDHCP6, udpSSDP, udpQUIC:
+		return true
+	}
+	if st := sl.st; st != nil {
+		return st.parser[0] == pTLS || st.parser[0] == pHTTP && sl.res.http != nil && sl.res.http.Method != "CONNECT" || st.parser[0] == pDNS
+	}
+	return sl.res.tls != nil || sl.res.dns != nil || sl.res.http != nil && sl.res.http.Method != "CONNECT"
 }
 
 // names fills the name evidence the parsers found.

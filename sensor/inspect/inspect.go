@@ -136,8 +136,9 @@ type slot struct {
 	app  appid.Result
 	used [2]uint8 // payload packets seen per direction (initiator, responder)
 	udp  udpKind
-	// parsed: the parsers are finished; done: inspection is.
-	parsed, done bool
+	// parsed: the parsers are finished; done: inspection is; named: the
+	// flow is TLS, QUIC, HTTP, DNS, DHCP or SSDP, identified by names.
+	parsed, done, named bool
 	// The flow's transport and ports, initiator first.
 	proto        uint8
 	cport, sport uint16
@@ -249,7 +250,7 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	if sl.done {
 		return false
 	}
-	if in.apps != nil {
+	if in.apps != nil && !sl.named {
 		in.keepPayload(sl, d, p.Payload)
 	}
 	if !sl.parsed {
@@ -262,6 +263,10 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 		if !more {
 			sl.parsed = true
 			in.dropState(sl)
+		}
+		if !sl.named && in.protocolNamed(sl) { // its names identify it; payloads add nothing
+			sl.named = true
+			in.dropPayloads(sl)
 		}
 	}
 	sl.used[d]++
@@ -316,7 +321,7 @@ func (in *Inspector) open() int32 {
 		i = int32(len(in.slots) - 1)
 	}
 	sl := &in.slots[i]
-	sl.used, sl.udp, sl.parsed, sl.done, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, nil, appid.Result{}
+	sl.used, sl.udp, sl.parsed, sl.done, sl.named, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, false, nil, appid.Result{}
 	sl.res = result{}
 	return i
 }
@@ -337,10 +342,7 @@ func (in *Inspector) Release(s int32) {
 	}
 	sl := &in.slots[s]
 	in.dropState(sl)
-	if sl.pay != nil {
-		in.payPool = append(in.payPool, sl.pay)
-		sl.pay = nil
-	}
+	in.dropPayloads(sl)
 	sl.res = result{}
 	in.free = append(in.free, s)
 }
