@@ -44,11 +44,30 @@ type Attributor struct {
 	inv      Inventory
 	sensor   flow.Sensor
 	device   flow.Device // the record's Device points here until the next Apply
+	vendors  map[flow.MAC]string
+}
+
+// vendorCacheSize bounds the per-MAC vendor cache: a gateway sees a limited
+// set of device MACs, and the registry table is large enough that a lookup
+// misses the CPU caches.
+const vendorCacheSize = 1 << 14
+
+func (a *Attributor) vendor(mac flow.MAC) string {
+	if v, ok := a.vendors[mac]; ok {
+		return v
+	}
+	v, _ := oui.Lookup(mac)
+	if len(a.vendors) >= vendorCacheSize {
+		clear(a.vendors)
+	}
+	a.vendors[mac] = v
+	return v
 }
 
 // New returns an Attributor.
 func New(cfg Config) *Attributor {
-	a := &Attributor{internal: cfg.Internal, inv: cfg.Inventory, sensor: flow.Sensor{ID: cfg.SensorID, Site: cfg.Site}}
+	a := &Attributor{internal: cfg.Internal, inv: cfg.Inventory, sensor: flow.Sensor{ID: cfg.SensorID, Site: cfg.Site},
+		vendors: make(map[flow.MAC]string)}
 	if a.internal == nil {
 		a.internal = DefaultInternal
 	}
@@ -104,8 +123,10 @@ func (a *Attributor) Apply(r *flow.Record) {
 	d := &a.device
 	*d = flow.Device{IP: side.IP, MAC: side.MAC, Hostname: side.Hostname}
 	if !side.MAC.IsZero() {
-		d.Vendor, _ = oui.Lookup(side.MAC)
 		d.RandomizedMAC = oui.IsLocallyAdministered(side.MAC)
+		if !d.RandomizedMAC { // the IEEE registry assigns only universal addresses
+			d.Vendor = a.vendor(side.MAC)
+		}
 	}
 	if a.inv != nil {
 		if dev, by := a.inv.Match(side.MAC, side.Hostname, side.IP); dev != nil {
