@@ -53,7 +53,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = r.Src.appendJSON(b)
 	b = append(b, `,"dst":`...)
 	b = r.Dst.appendJSON(b)
-	b = appendField(b, 0, "direction", r.Direction)
+	b = appendSafeField(b, 0, "direction", r.Direction)
 	if s := r.Sensor; s != nil {
 		b = append(b, `,"sensor":{`...)
 		n := len(b)
@@ -84,7 +84,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	b = appendField(b, 0, "app", r.App)
-	b = appendField(b, 0, "app_source", r.AppSource)
+	b = appendSafeField(b, 0, "app_source", r.AppSource)
 	b = appendField(b, 0, "app_category", r.AppCategory)
 	if t := r.TCP; t != nil {
 		b = append(b, `,"tcp":{"src_flags":"`...)
@@ -269,7 +269,7 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = append(b, `,"payload_bytes":`...)
 	b = strconv.AppendUint(b, e.PayloadBytes, 10)
 	b = appendField(b, 0, "name", e.Name)
-	b = appendField(b, 0, "name_source", e.NameSource)
+	b = appendSafeField(b, 0, "name_source", e.NameSource)
 	b = appendField(b, 0, "hostname", e.Hostname)
 	return append(b, '}')
 }

@@ -99,6 +99,7 @@ type Table struct {
 	recTCP               flow.TCP
 	recICMP              flow.ICMP
 	recTunnel            flow.Tunnel
+	recVLAN              []uint16
 	carrierPkt           decode.Packet
 }
 
@@ -186,7 +187,7 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 		t.stats.Created++
 	}
 	closed := e.account(p, swapped)
-	if e.inspecting && t.insp != nil && !t.insp.Packet(&e.meta, swapped == e.srcIsB, p) {
+	if t.insp != nil && e.inspecting && !t.insp.Packet(&e.meta, swapped == e.srcIsB, p) {
 		e.inspecting = false
 	}
 	if closed && e.state == open {
@@ -310,7 +311,7 @@ func (t *Table) export(e *entry, reason flow.EndReason) {
 		DurationS:   float64(e.last-e.first) / 1e9,
 		EndReason:   reason,
 		Proto:       flow.ProtoName(k.Proto),
-		VLAN:        k.VLANs(),
+		VLAN:        t.vlans(&k),
 	}
 	s, d := &e.dir[0], &e.dir[1]
 	r.Src = flow.Endpoint{IP: k.Src.Netip(), Port: k.SrcPort, MAC: e.mac[0], Packets: s.packets, Bytes: s.bytes, PayloadBytes: s.payload}
@@ -336,6 +337,15 @@ func (t *Table) export(e *entry, reason flow.EndReason) {
 		t.insp.Release(e.meta)
 		e.meta = -1
 	}
+}
+
+// vlans returns the key's VLAN ids in a slice the table reuses.
+func (t *Table) vlans(k *flow.Key) []uint16 {
+	if k.NVLAN == 0 {
+		return nil
+	}
+	t.recVLAN = append(t.recVLAN[:0], k.VLAN[:k.NVLAN]...)
+	return t.recVLAN
 }
 
 // flowID is a deterministic record id: replaying a capture yields the same
