@@ -2,7 +2,7 @@ package dhcpmeta
 
 import (
 	"bytes"
-	"math"
+	"github.com/edgeward/edgeward/internal/lru"
 	"net"
 	"net/netip"
 	"sync"
@@ -63,8 +63,8 @@ type clientInfo struct {
 type Table struct {
 	mu      sync.Mutex
 	maxAge  time.Duration
-	leases  *lru[addrKey, leaseEntry]
-	clients *lru[string, clientInfo]
+	leases  *lru.LRU[addrKey, leaseEntry]
+	clients *lru.LRU[string, clientInfo]
 	expired uint64
 }
 
@@ -73,14 +73,13 @@ func NewTable(cfg TableConfig) *Table {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 16384
 	}
-	cfg.Capacity = min(cfg.Capacity, math.MaxInt32) // lru links are int32
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 24 * time.Hour
 	}
 	return &Table{
 		maxAge:  cfg.MaxAge,
-		leases:  newLRU[addrKey, leaseEntry](cfg.Capacity),
-		clients: newLRU[string, clientInfo](cfg.Capacity),
+		leases:  lru.New[addrKey, leaseEntry](cfg.Capacity),
+		clients: lru.New[string, clientInfo](cfg.Capacity),
 	}
 }
 
@@ -143,15 +142,15 @@ func (t *Table) AddV6(m *V6, now time.Time) {
 		for _, a := range m.Addrs {
 			if a.ValidSeconds == 0 {
 				// RFC 8415 18.3.4: a zero valid lifetime withdraws the address.
-				t.leases.del(keyOf(a.Addr))
+				t.leases.Delete(keyOf(a.Addr))
 				continue
 			}
 			t.bind(a.Addr, ckey, info, a.ValidSeconds, now)
 		}
 	case Release6:
 		for _, a := range m.Addrs {
-			if e, ok := t.leases.peek(keyOf(a.Addr)); ok && bytes.Equal(e.lease.ClientID, m.ClientDUID) {
-				t.leases.del(keyOf(a.Addr))
+			if e, ok := t.leases.Peek(keyOf(a.Addr)); ok && bytes.Equal(e.lease.ClientID, m.ClientDUID) {
+				t.leases.Delete(keyOf(a.Addr))
 			}
 		}
 	}
@@ -160,31 +159,31 @@ func (t *Table) AddV6(m *V6, now time.Time) {
 // remember merges what a client said about itself into its pending
 // identity; empty fields do not erase earlier ones.
 func (t *Table) remember(ckey string, in clientInfo) {
-	if old, ok := t.clients.get(ckey); ok {
+	if old, ok := t.clients.Get(ckey); ok {
 		in = merge(in, *old)
 	}
-	t.clients.put(ckey, in)
+	t.clients.Put(ckey, in)
 }
 
 // bind records that addr belongs to the client ckey. Fields the server
 // message lacks are taken from what the client said earlier.
 func (t *Table) bind(addr netip.Addr, ckey string, info clientInfo, leaseSeconds uint32, now time.Time) {
-	if c, ok := t.clients.get(ckey); ok {
+	if c, ok := t.clients.Get(ckey); ok {
 		info = merge(info, *c)
 	}
 	age := t.maxAge
 	if leaseSeconds > 0 {
 		age = min(age, time.Duration(leaseSeconds)*time.Second)
 	}
-	t.leases.put(keyOf(addr), leaseEntry{
+	t.leases.Put(keyOf(addr), leaseEntry{
 		lease:   Lease{MAC: info.mac, Hostname: info.hostname, VendorClass: info.vendorClass, ClientID: info.clientID, Seen: now},
 		expires: now.Add(age).UnixNano(),
 	})
 }
 
 func (t *Table) unbind(addr netip.Addr, mac net.HardwareAddr) {
-	if e, ok := t.leases.peek(keyOf(addr)); ok && bytes.Equal(e.lease.MAC, mac) {
-		t.leases.del(keyOf(addr))
+	if e, ok := t.leases.Peek(keyOf(addr)); ok && bytes.Equal(e.lease.MAC, mac) {
+		t.leases.Delete(keyOf(addr))
 	}
 }
 
@@ -210,13 +209,13 @@ func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := keyOf(addr)
-	e, ok := t.leases.get(k)
+	e, ok := t.leases.Get(k)
 	if !ok {
 		return Lease{}, false
 	}
 	if now.UnixNano() >= e.expires {
 		t.expired++
-		t.leases.del(k)
+		t.leases.Delete(k)
 		return Lease{}, false
 	}
 	return e.lease, true
@@ -227,8 +226,8 @@ func (t *Table) Stats() TableStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return TableStats{
-		Len:       t.leases.len(),
-		Evictions: t.leases.evictions + t.clients.evictions,
+		Len:       t.leases.Len(),
+		Evictions: t.leases.Evictions() + t.clients.Evictions(),
 		Expired:   t.expired,
 	}
 }

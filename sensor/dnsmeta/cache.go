@@ -1,7 +1,7 @@
 package dnsmeta
 
 import (
-	"math"
+	"github.com/edgeward/edgeward/internal/lru"
 	"net/netip"
 	"sync"
 	"time"
@@ -39,14 +39,11 @@ func keyOf(a netip.Addr) addrKey { return a.Unmap().As16() }
 
 type pairKey struct{ client, server addrKey }
 
-const nilIdx = -1
-
-type entry struct {
-	key        pairKey
-	name       string
-	expires    int64 // unix nanoseconds
-	prev, next int32 // LRU list, most recent at head
-	shared     bool  // indexed in byServer
+// cached is what the cache knows for one (client, server) pair.
+type cached struct {
+	name    string
+	expires int64 // unix nanoseconds
+	shared  bool  // indexed in byServer
 }
 
 // Cache maps (client, server address) to the name the client resolved to
@@ -58,12 +55,8 @@ type Cache struct {
 	minTTL   int64
 	maxTTL   int64
 	shared   []netip.Prefix
-	entries  []entry // fixed at capacity; links are indices into it
-	byPair   map[pairKey]int32
-	byServer map[addrKey]int32
-	head     int32
-	tail     int32
-	free     int32 // singly linked through next
+	pairs    *lru.LRU[pairKey, cached]
+	byServer map[addrKey]pairKey // the latest shared answer per server
 	stats    CacheStats
 	resolved []Resolved // Add scratch
 }
@@ -73,7 +66,6 @@ func NewCache(cfg Config) *Cache {
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = 65536
 	}
-	cfg.Capacity = min(cfg.Capacity, math.MaxInt32) // links are int32
 	if cfg.MinTTL <= 0 {
 		cfg.MinTTL = 30 * time.Second
 	}
@@ -81,21 +73,13 @@ func NewCache(cfg Config) *Cache {
 		cfg.MaxTTL = 24 * time.Hour
 	}
 	cfg.MaxTTL = max(cfg.MaxTTL, cfg.MinTTL)
-	c := &Cache{
+	return &Cache{
 		minTTL:   int64(cfg.MinTTL),
 		maxTTL:   int64(cfg.MaxTTL),
 		shared:   append([]netip.Prefix(nil), cfg.SharedResolvers...),
-		entries:  make([]entry, cfg.Capacity),
-		byPair:   make(map[pairKey]int32, cfg.Capacity),
-		byServer: make(map[addrKey]int32),
-		head:     nilIdx,
-		tail:     nilIdx,
+		pairs:    lru.New[pairKey, cached](cfg.Capacity),
+		byServer: make(map[addrKey]pairKey),
 	}
-	for i := range c.entries {
-		c.entries[i].next = int32(i + 1)
-	}
-	c.entries[len(c.entries)-1].next = nilIdx
-	return c
 }
 
 // Add records the addresses a response resolves its query name to, for the
@@ -136,32 +120,22 @@ func (c *Cache) isShared(resolver netip.Addr) bool {
 }
 
 func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
-	i, ok := c.byPair[k]
-	if ok {
+	wasShared := false
+	if old, ok := c.pairs.Peek(k); ok {
 		c.stats.Updates++
-		c.unlink(i)
+		wasShared = old.shared
 	} else {
 		c.stats.Inserts++
-		if c.free == nilIdx {
-			c.stats.Evictions++
-			c.remove(c.tail)
-		}
-		i = c.free
-		c.free = c.entries[i].next
-		c.byPair[k] = i
 	}
-	e := &c.entries[i]
-	e.key, e.name, e.expires = k, name, expires
+	if ev, ok := c.pairs.Put(k, cached{name: name, expires: expires, shared: shared}); ok {
+		c.stats.Evictions++
+		c.unindex(ev)
+	}
 	if shared {
-		e.shared = true
-		c.byServer[k.server] = i
-	} else if e.shared {
-		e.shared = false
-		if j, ok := c.byServer[k.server]; ok && j == i {
-			delete(c.byServer, k.server)
-		}
+		c.byServer[k.server] = k
+	} else if wasShared {
+		c.unindex(k)
 	}
-	c.pushFront(i)
 }
 
 // Lookup returns the name client resolved to reach server, if an unexpired
@@ -169,11 +143,7 @@ func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
 func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i, ok := c.byPair[pairKey{keyOf(client), keyOf(server)}]
-	if !ok {
-		return "", false
-	}
-	return c.hit(i, now.UnixNano())
+	return c.hit(pairKey{keyOf(client), keyOf(server)}, now.UnixNano())
 }
 
 // LookupServer is the weaker fallback described in the package doc: the
@@ -182,22 +152,24 @@ func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) 
 func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	i, ok := c.byServer[keyOf(server)]
+	k, ok := c.byServer[keyOf(server)]
 	if !ok {
 		return "", false
 	}
-	return c.hit(i, now.UnixNano())
+	return c.hit(k, now.UnixNano())
 }
 
-func (c *Cache) hit(i int32, now int64) (string, bool) {
-	e := &c.entries[i]
-	if now >= e.expires {
-		c.stats.Expired++
-		c.remove(i)
+func (c *Cache) hit(k pairKey, now int64) (string, bool) {
+	e, ok := c.pairs.Get(k)
+	if !ok {
 		return "", false
 	}
-	c.unlink(i)
-	c.pushFront(i)
+	if now >= e.expires {
+		c.stats.Expired++
+		c.pairs.Delete(k)
+		c.unindex(k)
+		return "", false
+	}
 	return e.name, true
 }
 
@@ -206,47 +178,13 @@ func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Len = len(c.byPair)
+	s.Len = c.pairs.Len()
 	return s
 }
 
-// remove drops entry i from the indexes and returns it to the free list.
-func (c *Cache) remove(i int32) {
-	e := &c.entries[i]
-	c.unlink(i)
-	delete(c.byPair, e.key)
-	if e.shared {
-		if j, ok := c.byServer[e.key.server]; ok && j == i {
-			delete(c.byServer, e.key.server)
-		}
-	}
-	*e = entry{next: c.free}
-	c.free = i
-}
-
-func (c *Cache) unlink(i int32) {
-	e := &c.entries[i]
-	if e.prev != nilIdx {
-		c.entries[e.prev].next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nilIdx {
-		c.entries[e.next].prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next = nilIdx, nilIdx
-}
-
-func (c *Cache) pushFront(i int32) {
-	e := &c.entries[i]
-	e.prev, e.next = nilIdx, c.head
-	if c.head != nilIdx {
-		c.entries[c.head].prev = i
-	}
-	c.head = i
-	if c.tail == nilIdx {
-		c.tail = i
+// unindex drops k from byServer if it is the pair indexed there.
+func (c *Cache) unindex(k pairKey) {
+	if j, ok := c.byServer[k.server]; ok && j == k {
+		delete(c.byServer, k.server)
 	}
 }
