@@ -455,12 +455,3 @@ func (f *field) base(in *Input) unsafe.Pointer {
 	}
 	return p
 }
-
-// present reports whether the field has a value, without boxing it.
-func (f *field) present(in *Input) bool {
-	if f.leaf == nil {
-		return f.slot < len(in.extra) && in.extra[f.slot].set
-	}
-	_, ok := f.get(in)
-	return ok
-}

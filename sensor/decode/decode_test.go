@@ -275,11 +275,9 @@ func TestFragments(t *testing.T) {
 // of a synthesized capture twice, through the hand-written fast path and
 // through gopacket's layers only, and requires identical results.
 func TestFastPathMatchesLayers(t *testing.T) {
-	var files []string
-	if dir := os.Getenv("EDGEWARD_CORPUS"); dir != "" || true {
-		if d := corpusDirOrEmpty(t); d != "" {
-			files, _ = filepath.Glob(filepath.Join(d, "pcaps", "*"))
-		}
+	var files []string // the corpus when present, always the synthesized capture
+	if d := corpusDirOrEmpty(t); d != "" {
+		files, _ = filepath.Glob(filepath.Join(d, "pcaps", "*"))
 	}
 	synthPath := filepath.Join(t.TempDir(), "synth.pcap")
 	f, err := os.Create(synthPath)

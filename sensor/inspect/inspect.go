@@ -88,7 +88,6 @@ type Inspector struct {
 	stats     Stats
 	dnsParser dnsmeta.Parser
 	dnsMsg    dnsmeta.Message
-	resolved  []dnsmeta.Resolved
 	cache     *dnsmeta.Cache
 	dhcp      dhcpmeta.Parser
 	dhcpV4    dhcpmeta.V4
