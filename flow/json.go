@@ -83,6 +83,19 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = appendSafeField(b, 0, "matched_by", d.MatchedBy)
 		b = append(b, '}')
 	}
+	if e := r.Egress; e != nil {
+		b = append(b, `,"egress":{"ip":"`...)
+		b = e.IP.AppendTo(b)
+		b = append(b, '"')
+		if e.Port != 0 {
+			b = append(b, `,"port":`...)
+			b = strconv.AppendUint(b, uint64(e.Port), 10)
+		}
+		b = append(b, `,"source":`...)
+		b = appendString(b, e.Source)
+		b = appendField(b, 0, "peer", e.Peer)
+		b = append(b, '}')
+	}
 	b = appendField(b, 0, "app", r.App)
 	b = appendSafeField(b, 0, "app_source", r.AppSource)
 	b = appendField(b, 0, "app_category", r.AppCategory)

@@ -71,6 +71,16 @@ type Sensor struct {
 	Site string `json:"site,omitempty"`
 }
 
+// Egress is the public address a remote device's VPN session comes from:
+// the outer address of the tunnel whose inner address the flow's device
+// uses, from the session valid at the flow's start.
+type Egress struct {
+	IP     netip.Addr `json:"ip"`
+	Port   uint16     `json:"port,omitempty"`
+	Source string     `json:"source"`         // "wireguard", "openvpn" or "feed"
+	Peer   string     `json:"peer,omitempty"` // WireGuard public key, OpenVPN common name, feed id
+}
+
 // Device is the corporate device on the internal side of a flow: what the
 // sensor saw of it, and what the inventory says about it.
 type Device struct {

@@ -44,6 +44,10 @@ type Record struct {
 	Direction string  `json:"direction,omitempty"`
 	Sensor    *Sensor `json:"sensor,omitempty"`
 	Device    *Device `json:"device,omitempty"`
+	// Egress is where the device really reaches the internet from, when
+	// the sensor knows it from a VPN session (the device's address is a
+	// tunnel address).
+	Egress *Egress `json:"egress,omitempty"`
 	// App is the application the flow belongs to, when identified, with the
 	// evidence (AppSource: "payload", "cert", "alpn", "sni", "http", "dns"
 	// or "port", strongest first) and its category ("remote_access",
@@ -243,6 +247,7 @@ func (r *Record) Clone() *Record {
 	c.SOCKS = clonePtr(r.SOCKS)
 	c.Sensor = clonePtr(r.Sensor)
 	c.Device = clonePtr(r.Device)
+	c.Egress = clonePtr(r.Egress)
 	c.HTTP = clonePtr(r.HTTP)
 	c.SSH = clonePtr(r.SSH)
 	if c.DHCP = clonePtr(r.DHCP); c.DHCP != nil {
