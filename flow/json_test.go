@@ -41,7 +41,7 @@ func full() *Record {
 		Device: &Device{IP: netip.MustParseAddr("10.1.2.3"), MAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3}, Vendor: "Raspberry Pi Trading Ltd", RandomizedMAC: true,
 			Hostname: "pikvm", ID: "LT-0042", Owner: "j.doe", AssignedSite: "nyc", AssignedCountry: "US", HomeTimezone: "America/New_York", MatchedBy: "mac"},
 		Egress: &Egress{IP: netip.MustParseAddr("203.0.113.77"), Port: 51820, Source: "wireguard", Peer: "k3y="},
-		App: "anydesk", AppSource: "alpn", AppCategory: "remote_access",
+		App:    "anydesk", AppSource: "alpn", AppCategory: "remote_access",
 		HTTP: &HTTP{Method: "CONNECT", Host: "example.com:443", Path: "/x", UserAgent: "curl/8 \"q\"", Status: 200},
 		SSH:  &SSH{Client: "SSH-2.0-OpenSSH_9.6", Server: "SSH-2.0-dropbear"},
 		DHCP: &DHCP{MsgTypes: []string{"REQUEST", "ACK"}, ClientMAC: MAC{0xdc, 0xa6, 0x32, 1, 2, 3}, RequestedIP: "10.0.0.5",
