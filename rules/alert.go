@@ -170,6 +170,19 @@ func evidenceOf(rec *flow.Record) Evidence {
 	return e
 }
 
+// deviceOf maps the sensor's device to the OCSF device; type_id 0 is
+// Unknown (the sensor cannot tell a laptop from a server).
+func deviceOf(d *flow.Device) *Device {
+	od := &Device{UID: d.ID, Hostname: d.Hostname}
+	if d.IP.IsValid() {
+		od.IP = d.IP.String()
+	}
+	if !d.MAC.IsZero() {
+		od.MAC = d.MAC.String()
+	}
+	return od
+}
+
 func endpointOf(ep *flow.Endpoint) Endpoint {
 	e := Endpoint{Port: int(ep.Port)}
 	if ep.IP.IsValid() {

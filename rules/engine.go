@@ -378,7 +378,12 @@ func (e *Engine) newAlert(r *Rule, in *Input, groupKey string, group map[string]
 		if in.Record != nil {
 			a.Evidences = []Evidence{evidenceOf(in.Record)}
 		}
-		a.Device = in.Device
+		if in.Device != nil {
+			d := *in.Device
+			a.Device = &d
+		} else if in.Record != nil && in.Record.Device != nil {
+			a.Device = deviceOf(in.Record.Device)
+		}
 	}
 	if len(r.output) > 0 {
 		a.Unmapped.Output = map[string]any{}

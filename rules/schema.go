@@ -369,7 +369,8 @@ func intReader(k reflect.Kind) func(unsafe.Pointer) int64 {
 // backing storage.
 type Input struct {
 	Record *flow.Record
-	// Device, when known (from enrichment), is copied into alerts.
+	// Device, when set, is copied into alerts; otherwise alerts take the
+	// record's device.
 	Device *Device
 	extra  []extraVal
 }
