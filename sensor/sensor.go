@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
@@ -27,6 +28,15 @@ type Config struct {
 	// NoInspect turns payload inspection (application metadata) off.
 	NoInspect bool
 	Identity  identity.Config
+	// Progress, when set, is updated every few thousand packets so that a
+	// caller on another goroutine can report progress.
+	Progress *Progress
+}
+
+// Progress counts what a running read has consumed so far.
+type Progress struct {
+	Packets atomic.Int64
+	Bytes   atomic.Int64 // captured bytes, excluding record headers
 }
 
 // Stats reports what one run processed.
@@ -81,9 +91,15 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 		rerr error
 	)
 	for {
-		if st.Packets&0xffff == 0 && ctx.Err() != nil {
-			rerr = ctx.Err()
-			break
+		if st.Packets&0xfff == 0 {
+			if ctx.Err() != nil {
+				rerr = ctx.Err()
+				break
+			}
+			if p := cfg.Progress; p != nil {
+				p.Packets.Store(st.Packets)
+				p.Bytes.Store(st.Bytes)
+			}
 		}
 		if err := r.Next(&fr); err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -96,6 +112,10 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 		if dec.Decode(fr.Data, fr.Link, fr.TS, &pkt) == decode.OK {
 			table.Update(&pkt)
 		}
+	}
+	if p := cfg.Progress; p != nil {
+		p.Packets.Store(st.Packets)
+		p.Bytes.Store(st.Bytes)
 	}
 	table.Flush(flow.EndEOF)
 	st.Decode = dec.Stats
