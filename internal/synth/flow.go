@@ -51,9 +51,10 @@ const (
 	DNS
 	UDPGeneric
 	ICMPEcho
+	DHCP
 )
 
-var kindNames = [...]string{"tcp", "http", "tls", "quic", "dns", "udp", "icmp"}
+var kindNames = [...]string{"tcp", "http", "tls", "quic", "dns", "udp", "icmp", "dhcp"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -65,7 +66,7 @@ func (k Kind) String() string {
 // proto is the transport a kind runs over.
 func (k Kind) proto() Proto {
 	switch k {
-	case QUIC, DNS, UDPGeneric:
+	case QUIC, DNS, UDPGeneric, DHCP:
 		return UDP
 	case ICMPEcho:
 		return ICMP
@@ -108,6 +109,12 @@ type Flow struct {
 	// Exchanges is the number of request/response rounds after the protocol
 	// preamble (datagrams each way for UDP, echo pairs for ICMP). Default 1.
 	Exchanges int
+	// Interval, when positive, starts each exchange (TCP, UDP and QUIC
+	// flows) Interval after the previous one started, give or take a tenth,
+	// instead of after a random think time: a long session with steady
+	// traffic, such as a remote desktop or a tunnel, lasts Exchanges times
+	// Interval.
+	Interval time.Duration
 	// RequestBytes and ResponseBytes are application bytes per exchange
 	// (ICMP: echo payload size). Zero means "none" except for ICMP (56).
 	RequestBytes, ResponseBytes int
@@ -115,10 +122,48 @@ type Flow struct {
 	MSS int
 	End End
 
+	// ClientPayload and ServerPayload are literal bytes that begin the
+	// first request and response of a TCPGeneric or UDPGeneric flow, so
+	// application signatures have something real to find; filler makes up
+	// the rest of RequestBytes and ResponseBytes. An exchange is never
+	// shorter than its literal.
+	ClientPayload, ServerPayload []byte
+
 	TLS  *TLSSpec  // ClientHello parameters for Kind TLS and QUIC
 	QUIC *QUICSpec // QUIC packet parameters for Kind QUIC
+	// Cert names the certificate a TLS 1.2 server presents (TLS 1.3
+	// encrypts it); nil presents a self-signed "synth.invalid".
+	Cert *CertSpec
 	DNS  *DNSSpec
 	HTTP *HTTPSpec
+	DHCP *DHCPSpec
+}
+
+// CertSpec names a server certificate. The keys are Ed25519 keys derived
+// from the names, so the same spec always gives the same DER bytes.
+type CertSpec struct {
+	CommonName   string
+	Organization string
+	DNSNames     []string
+	// IssuerCommonName and IssuerOrganization name the issuing CA; both
+	// empty means self-signed.
+	IssuerCommonName, IssuerOrganization string
+}
+
+// DHCPSpec describes a DHCPv4 exchange: DISCOVER, OFFER, REQUEST, ACK.
+// The client (Flow.ClientMAC) broadcasts from 0.0.0.0:68 to
+// 255.255.255.255:67 and the server (Flow.Server, port 67) broadcasts its
+// answers to port 68, as servers do for clients that have no address yet;
+// Flow.Client is ignored. A sensor sees the two directions as two flows;
+// the truth record describes the client's, with the server's answers in
+// its s2c counters.
+type DHCPSpec struct {
+	Addr        netip.Addr    // address the server assigns (yiaddr); required, IPv4
+	Hostname    string        // option 12, sent by the client
+	VendorClass string        // option 60, e.g. "MSFT 5.0" or "dhcpcd-10.0.6:Linux-6.6.45:aarch64:BCM2835"
+	Lease       time.Duration // option 51; default 24h
+	Router, DNS netip.Addr    // options 3 and 6; default: the server
+	Prefix      int           // subnet mask length, option 1; default 24
 }
 
 // TLSSpec describes a ClientHello. Nil slices take modern browser defaults.

@@ -67,6 +67,10 @@ type flowState struct {
 	lit     []byte
 	streams [2]stream
 
+	// ends are the addresses each direction's frames carry: the flow's
+	// two endpoints swapped for s2c, except for broadcast protocols.
+	ends [2]endpoints
+
 	// per-direction header state
 	ipID   [2]uint16
 	ttl    [2]uint8
@@ -80,6 +84,12 @@ type flowState struct {
 	}
 }
 
+// endpoints are the addresses of one direction's frames.
+type endpoints struct {
+	src, dst   netip.AddrPort
+	smac, dmac MAC
+}
+
 func (fs *flowState) reset() {
 	*fs = flowState{
 		pkts: fs.pkts[:0], lit: fs.lit[:0],
@@ -90,6 +100,15 @@ func (fs *flowState) reset() {
 func (fs *flowState) init(f *Flow) error {
 	fs.flow = *f
 	f = &fs.flow
+	if f.Kind == DHCP {
+		f.Client = netip.AddrPortFrom(netip.IPv4Unspecified(), 68)
+		if f.DHCP == nil || !f.DHCP.Addr.Is4() {
+			return fmt.Errorf("kind dhcp needs a DHCPSpec with an IPv4 address to assign: %w", ErrBadFlow)
+		}
+		if !f.Server.Addr().Is4() || f.Server.Port() != 67 {
+			return fmt.Errorf("DHCP server %s is not an IPv4 address with port 67: %w", f.Server, ErrBadFlow)
+		}
+	}
 	if !f.Client.IsValid() || !f.Server.IsValid() {
 		return fmt.Errorf("client %s or server %s address missing: %w", f.Client, f.Server, ErrBadFlow)
 	}
@@ -100,6 +119,13 @@ func (fs *flowState) init(f *Flow) error {
 	f.Client = netip.AddrPortFrom(ca, f.Client.Port())
 	f.Server = netip.AddrPortFrom(sa, f.Server.Port())
 	fs.v6 = ca.Is6()
+	fs.ends[c2s] = endpoints{src: f.Client, dst: f.Server, smac: f.ClientMAC, dmac: f.ServerMAC}
+	fs.ends[s2c] = endpoints{src: f.Server, dst: f.Client, smac: f.ServerMAC, dmac: f.ClientMAC}
+	if f.Kind == DHCP {
+		bcast, bmac := netip.AddrFrom4([4]byte{255, 255, 255, 255}), MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		fs.ends[c2s].dst, fs.ends[c2s].dmac = netip.AddrPortFrom(bcast, 67), bmac
+		fs.ends[s2c].dst, fs.ends[s2c].dmac = netip.AddrPortFrom(bcast, 68), bmac
+	}
 	fs.proto = f.Kind.proto()
 	if f.Proto != ProtoAuto && f.Proto != fs.proto {
 		return fmt.Errorf("kind %s runs over %s, not %s: %w", f.Kind, fs.proto, f.Proto, ErrBadFlow)
@@ -241,12 +267,8 @@ func (fs *flowState) ipLen(p *pkt) int {
 func (r *renderer) frame(fs *flowState, p *pkt) []byte {
 	f := &fs.flow
 	b := r.buf[:0]
-	src, dst := f.Client, f.Server
-	smac, dmac := f.ClientMAC, f.ServerMAC
-	if p.dir == s2c {
-		src, dst = dst, src
-		smac, dmac = dmac, smac
-	}
+	e := &fs.ends[p.dir]
+	src, dst, smac, dmac := e.src, e.dst, e.smac, e.dmac
 	b = append(b, dmac[:]...)
 	b = append(b, smac[:]...)
 	for _, v := range f.VLAN {

@@ -245,9 +245,15 @@ func (fs *flowState) scriptQUIC() error {
 	fs.quicPacket(c2s, t, 2, serverCID, scid, 80+r.IntN(20))
 
 	const overhead = 30 // short header, packet number, frame header, tag
+	var first int64
 	for i := 0; i < f.Exchanges; i++ {
 		t += fs.between(20*time.Microsecond, 200*time.Microsecond)
-		if i > 0 {
+		switch {
+		case i == 0:
+			first = t
+		case f.Interval > 0:
+			t = max(t, fs.nextExchange(first, i))
+		default:
 			t += fs.logBetween(time.Millisecond, 2*time.Second)
 		}
 		for left := max(f.RequestBytes, 1); left > 0; left -= 1170 {

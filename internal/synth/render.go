@@ -3,6 +3,7 @@ package synth
 import (
 	"bufio"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -35,13 +37,20 @@ type Options struct {
 	// client randoms, connection IDs, timing jitter.
 	Seed   uint64
 	Format Format
+	// Cutoff, when positive, stores at most the first Cutoff payload bytes
+	// of each direction of a flow, as a recorder with a per-connection
+	// cutoff (the Time Machine's) does: later frames keep their headers
+	// but not their payload, and the pcap record keeps their original
+	// length. Sensors read what they need from the first packets, and
+	// bulk transfers cost little disk.
+	Cutoff int
 }
 
 // Stats summarizes what Render wrote.
 type Stats struct {
 	Flows       int
 	Packets     int
-	FrameBytes  int64 // bytes of Ethernet frames, excluding file headers
+	FrameBytes  int64 // bytes of Ethernet frames as stored (after Cutoff), excluding file headers
 	First, Last time.Time
 }
 
@@ -103,6 +112,12 @@ func Render(flows iter.Seq[Flow], pcap io.Writer, truth io.Writer, opt Options) 
 		p := &fs.pkts[fs.next]
 		frame := r.frame(fs, p)
 		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, p.at), CaptureLength: len(frame), Length: len(frame)}
+		if opt.Cutoff > 0 && p.n > 0 {
+			if keep := max(opt.Cutoff-int(p.off), 0); keep < int(p.n) {
+				frame = frame[:len(frame)-int(p.n)+keep]
+				ci.CaptureLength = len(frame)
+			}
+		}
 		if err := write(ci, frame); err != nil {
 			return fmt.Errorf("writing packet %d: %w", r.stats.Packets+1, err)
 		}
@@ -177,9 +192,10 @@ type renderer struct {
 	seed   uint64
 	pcg    rand.PCG
 	rng    *rand.Rand
-	noise  []byte // pseudo-random payload source, 2x maxSegment wrap
-	buf    []byte // frame under construction
-	cert   []byte // DER certificate TLS 1.2 servers present
+	noise  []byte            // pseudo-random payload source, 2x maxSegment wrap
+	buf    []byte            // frame under construction
+	cert   []byte            // DER certificate TLS 1.2 servers present by default
+	certs  map[string][]byte // DER certificates of CertSpecs, by certKey
 	free   []*flowState
 	active flowHeap
 	stats  Stats
@@ -193,6 +209,7 @@ func newRenderer(opt Options) *renderer {
 	r.noise = appendRandom(make([]byte, 0, noiseLen+maxSegment), r.rng, noiseLen)
 	r.noise = append(r.noise, r.noise[:maxSegment]...)
 	r.cert = serverCertificate()
+	r.certs = map[string][]byte{}
 	return r
 }
 
@@ -213,6 +230,70 @@ func serverCertificate() []byte {
 		panic(fmt.Sprintf("synth: building certificate: %v", err))
 	}
 	return der
+}
+
+// certFor returns the DER certificate a flow's server presents, building
+// each distinct CertSpec once.
+func (r *renderer) certFor(c *CertSpec) ([]byte, error) {
+	if c == nil {
+		return r.cert, nil
+	}
+	k := certKey(c)
+	if der, ok := r.certs[k]; ok {
+		return der, nil
+	}
+	der, err := buildCertificate(c)
+	if err != nil {
+		return nil, err
+	}
+	r.certs[k] = der
+	return der, nil
+}
+
+func certKey(c *CertSpec) string {
+	return strings.Join(append([]string{c.CommonName, c.Organization, c.IssuerCommonName, c.IssuerOrganization}, c.DNSNames...), "\x00")
+}
+
+// buildCertificate signs a certificate for c with Ed25519 keys derived
+// from the subject's and the issuer's names.
+func buildCertificate(c *CertSpec) ([]byte, error) {
+	keyOf := func(name pkix.Name) ed25519.PrivateKey {
+		seed := sha256.Sum256([]byte("edgeward synth key\x00" + name.String()))
+		return ed25519.NewKeyFromSeed(seed[:])
+	}
+	subject := pkix.Name{CommonName: c.CommonName}
+	if c.Organization != "" {
+		subject.Organization = []string{c.Organization}
+	}
+	serial := sha256.Sum256([]byte(certKey(c)))
+	leaf := &x509.Certificate{
+		SerialNumber: new(big.Int).SetBytes(serial[:16]),
+		Subject:      subject,
+		DNSNames:     c.DNSNames,
+		NotBefore:    time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:     time.Date(2034, 1, 1, 0, 0, 0, 0, time.UTC),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafKey := keyOf(subject)
+	parent, signer := leaf, leafKey
+	if c.IssuerCommonName != "" || c.IssuerOrganization != "" {
+		issuer := pkix.Name{CommonName: c.IssuerCommonName}
+		if c.IssuerOrganization != "" {
+			issuer.Organization = []string{c.IssuerOrganization}
+		}
+		signer = keyOf(issuer)
+		parent = &x509.Certificate{
+			SerialNumber: big.NewInt(1), Subject: issuer, PublicKey: signer.Public(),
+			NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter,
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		}
+	}
+	der, err := x509.CreateCertificate(nil, leaf, parent, leafKey.Public(), signer)
+	if err != nil {
+		return nil, fmt.Errorf("building certificate for %q: %v: %w", c.CommonName, err, ErrBadFlow)
+	}
+	return der, nil
 }
 
 func (r *renderer) release(fs *flowState) {
@@ -241,7 +322,10 @@ func (r *renderer) activate(f *Flow, ordinal int) (*flowState, error) {
 	var err error
 	switch f.Kind {
 	case TCPGeneric, HTTP, TLS:
-		err = fs.scriptTCP(r.cert)
+		var cert []byte
+		if cert, err = r.certFor(f.Cert); err == nil {
+			err = fs.scriptTCP(cert)
+		}
 	case QUIC:
 		err = fs.scriptQUIC()
 	case DNS:
@@ -250,6 +334,8 @@ func (r *renderer) activate(f *Flow, ordinal int) (*flowState, error) {
 		fs.scriptUDP()
 	case ICMPEcho:
 		fs.scriptICMP()
+	case DHCP:
+		err = fs.scriptDHCP()
 	default:
 		err = fmt.Errorf("unknown kind %d: %w", f.Kind, ErrBadFlow)
 	}

@@ -82,9 +82,15 @@ func (fs *flowState) scriptTCP(cert []byte) error {
 		}
 	}
 
+	var first int64 // start of the first exchange
 	for i := 0; i < f.Exchanges; i++ {
 		t += cDelay
-		if i > 0 {
+		switch {
+		case i == 0:
+			first = t
+		case f.Interval > 0:
+			t = max(t, fs.nextExchange(first, i))
+		default:
 			t += fs.logBetween(time.Millisecond, 2*time.Second)
 		}
 		switch f.Kind {
@@ -93,7 +99,7 @@ func (fs *flowState) scriptTCP(cert []byte) error {
 		case HTTP:
 			fs.httpRequest(f.RequestBytes)
 		default:
-			fs.appendFill(c2s, f.RequestBytes)
+			fs.appendPayload(c2s, i, f.ClientPayload, f.RequestBytes)
 		}
 		if fs.streams[c2s].size > c.sent[c2s] {
 			t = c.push(c2s, t)
@@ -104,7 +110,7 @@ func (fs *flowState) scriptTCP(cert []byte) error {
 		case HTTP:
 			fs.httpResponse(f.ResponseBytes)
 		default:
-			fs.appendFill(s2c, f.ResponseBytes)
+			fs.appendPayload(s2c, i, f.ServerPayload, f.ResponseBytes)
 		}
 		if fs.streams[s2c].size > c.sent[s2c] {
 			t = c.push(s2c, t+serverDelay())
@@ -203,6 +209,23 @@ func (fs *flowState) tlsHandshake(c *tcpConn, t int64, serverDelay func() int64,
 	fs.appendFill(s2c, 40)
 	t = c.push(s2c, t+serverDelay())
 	return t, 24, nil
+}
+
+// appendPayload appends exchange i's n application bytes to dir's stream:
+// the literal first, in the first exchange only, then filler.
+func (fs *flowState) appendPayload(dir, i int, literal []byte, n int) {
+	if i == 0 && len(literal) > 0 {
+		fs.appendLit(dir, literal)
+		n -= len(literal)
+	}
+	fs.appendFill(dir, n)
+}
+
+// nextExchange is when exchange i of a flow with an Interval starts, given
+// the first exchange's start: i intervals later, plus up to a tenth of one.
+func (fs *flowState) nextExchange(first int64, i int) int64 {
+	iv := fs.flow.Interval
+	return first + int64(i)*int64(iv) + fs.between(0, iv/10)
 }
 
 // appendRecords frames n application bytes as TLS application data records.

@@ -13,7 +13,8 @@ import (
 )
 
 // Truth is the ground truth for one flow, one JSON object per line. Src is
-// always the client (initiator). Bytes are IP-layer bytes (IP header and
+// always the client (initiator); for DHCP, whose server answers to the
+// broadcast address, Dst is where the client sent (255.255.255.255:67). Bytes are IP-layer bytes (IP header and
 // payload, no Ethernet or VLAN). Flags are the OR of TCP flags per
 // direction (FIN=1 SYN=2 RST=4 PSH=8 ACK=16). TLS fields hold what the
 // client offered; JA3 is computed from the spec, not parsed from packets.
@@ -56,8 +57,8 @@ func (fs *flowState) fillTruth() {
 		TS:    f.Start.UTC(),
 		End:   f.Start.UTC(),
 		Proto: fs.proto.String(),
-		Src:   f.Client.Addr(), Sport: f.Client.Port(),
-		Dst: f.Server.Addr(), Dport: f.Server.Port(),
+		Src:   fs.ends[c2s].src.Addr(), Sport: fs.ends[c2s].src.Port(),
+		Dst: fs.ends[c2s].dst.Addr(), Dport: fs.ends[c2s].dst.Port(),
 		Kind: f.Kind.String(),
 		VLAN: f.VLAN,
 	}

@@ -23,33 +23,52 @@ func (fs *flowState) scriptUDP() {
 	rtt := int64(f.RTT)
 	t := f.Start.UnixNano()
 	for i := 0; i < f.Exchanges; i++ {
-		if i > 0 {
+		switch {
+		case i == 0:
+		case f.Interval > 0:
+			t = max(t, fs.nextExchange(f.Start.UnixNano(), i))
+		default:
 			t += fs.logBetween(time.Millisecond, time.Second)
 		}
-		for left := max(f.RequestBytes, 0); ; {
-			k := min(left, maxDatagram)
-			off := fs.streams[c2s].size
-			fs.appendFill(c2s, k)
-			fs.datagram(c2s, t, off)
+		var req, resp []byte // literals, in the first exchange only
+		if i == 0 {
+			req, resp = f.ClientPayload, f.ServerPayload
+		}
+		for left := max(f.RequestBytes, len(req), 0); ; {
+			k := fs.appendDatagram(c2s, min(left, maxDatagram), &req)
+			fs.datagram(c2s, t, fs.streams[c2s].size-k)
 			left -= k
-			if left == 0 {
+			if left <= 0 {
 				break
 			}
 			t += fs.between(5*time.Microsecond, 200*time.Microsecond)
 		}
 		rt := t + rtt + fs.logBetween(50*time.Microsecond, 5*time.Millisecond)
-		for left := f.ResponseBytes; left > 0; {
-			k := min(left, maxDatagram)
-			off := fs.streams[s2c].size
-			fs.appendFill(s2c, k)
-			fs.datagram(s2c, rt, off)
+		for left := max(f.ResponseBytes, len(resp)); left > 0; {
+			k := fs.appendDatagram(s2c, min(left, maxDatagram), &resp)
+			fs.datagram(s2c, rt, fs.streams[s2c].size-k)
 			left -= k
 			rt += fs.between(5*time.Microsecond, 200*time.Microsecond)
 		}
-		if f.ResponseBytes > 0 {
+		if f.ResponseBytes > 0 || i == 0 && len(f.ServerPayload) > 0 {
 			t = rt
 		}
 	}
+}
+
+// appendDatagram appends one datagram of n bytes to dir's stream and
+// returns its size: the pending literal (which it consumes) and filler, or
+// the whole literal when that is longer than n.
+func (fs *flowState) appendDatagram(dir, n int, literal *[]byte) int {
+	if len(*literal) == 0 {
+		fs.appendFill(dir, n)
+		return n
+	}
+	lit := *literal
+	*literal = nil
+	fs.appendLit(dir, lit)
+	fs.appendFill(dir, n-len(lit))
+	return max(n, len(lit))
 }
 
 func (fs *flowState) scriptICMP() {
