@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v tshark >/dev/null || need+=(tshark) # IP-byte oracle for the corpus tests
+command -v tshark >/dev/null || need+=(tshark)                 # IP-byte oracle for the corpus tests
+command -v chromium >/dev/null || need+=(chromium)             # renders the HTML report
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${need[*]}" >&2
