@@ -1,14 +1,18 @@
 // Package identity owns the corporate network model and device
 // attribution: which side of a flow is the corporate device, what the
 // sensor saw of it (MAC, vendor, DHCP hostname) and what the inventory says
-// about it (id, owner, assigned site and country, home time zone). It
-// completes each flow record as the sensor exports it.
+// about it (id, owner, assigned site and country, home time zone), and,
+// for a remote device behind the corporate VPN, the public address its
+// VPN session comes from (sensor/egress). It completes each flow record as
+// the sensor exports it.
 package identity
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/sensor/egress"
 	"github.com/edgeward/edgeward/sensor/inventory"
 	"github.com/edgeward/edgeward/sensor/oui"
 )
@@ -30,12 +34,30 @@ type Inventory interface {
 	Match(mac [6]byte, hostname string, ip netip.Addr) (*inventory.Device, inventory.MatchedBy)
 }
 
+// Sessions finds the VPN session a tunnel address belonged to at a time
+// (egress.Store implements it).
+type Sessions interface {
+	Lookup(addr netip.Addr, t time.Time) (egress.Session, bool)
+}
+
+// vpnInventory finds devices known by their VPN identity; inventory.Table
+// and inventory.Store implement it.
+type vpnInventory interface {
+	ByID(id string) *inventory.Device
+	ByWireGuardKey(key string) *inventory.Device
+	ByVPNPeer(name string) *inventory.Device
+}
+
 // Config is the sensor's view of the corporate network.
 type Config struct {
 	Internal  []netip.Prefix // corporate address space; nil: DefaultInternal
 	SensorID  string
 	Site      string
 	Inventory Inventory // optional
+	// Sessions, when set, attributes flows of VPN tunnel addresses to the
+	// session's public (outer) address: record field egress. The VPN's
+	// address pool must be in Internal.
+	Sessions Sessions
 }
 
 // Attributor completes flow records; not safe for concurrent use.
@@ -45,6 +67,9 @@ type Attributor struct {
 	sensor   flow.Sensor
 	device   flow.Device // the record's Device points here until the next Apply
 	vendors  map[flow.MAC]string
+	sessions Sessions
+	vpnInv   vpnInventory // nil unless the inventory has one
+	egress   flow.Egress  // the record's Egress points here until the next Apply
 }
 
 // vendorCacheSize bounds the per-MAC vendor cache: a gateway sees a limited
@@ -67,7 +92,8 @@ func (a *Attributor) vendor(mac flow.MAC) string {
 // New returns an Attributor.
 func New(cfg Config) *Attributor {
 	a := &Attributor{internal: cfg.Internal, inv: cfg.Inventory, sensor: flow.Sensor{ID: cfg.SensorID, Site: cfg.Site},
-		vendors: make(map[flow.MAC]string)}
+		vendors: make(map[flow.MAC]string), sessions: cfg.Sessions}
+	a.vpnInv, _ = cfg.Inventory.(vpnInventory)
 	if a.internal == nil {
 		a.internal = DefaultInternal
 	}
@@ -135,4 +161,44 @@ func (a *Attributor) Apply(r *flow.Record) {
 		}
 	}
 	r.Device = d
+	if a.sessions != nil {
+		if s, ok := a.sessions.Lookup(side.IP, r.Start); ok {
+			a.egress = flow.Egress{IP: s.Outer.Addr(), Port: s.Outer.Port(), Source: s.Source, Peer: s.Peer}
+			r.Egress = &a.egress
+			if d.MatchedBy == "" {
+				a.vpnDevice(d, &s)
+			}
+		}
+	}
+}
+
+// vpnDevice fills the inventory fields of a device the inventory did not
+// match by MAC, hostname or IP from its VPN session: the device id the VPN
+// names, else the device its peer (WireGuard key, OpenVPN common name,
+// feed peer) was issued to. A device id the inventory does not know is
+// still recorded.
+func (a *Attributor) vpnDevice(d *flow.Device, s *egress.Session) {
+	var dev *inventory.Device
+	if a.vpnInv != nil {
+		switch {
+		case s.Device != "":
+			dev = a.vpnInv.ByID(s.Device)
+		case s.Peer == "":
+		case s.Source == egress.SourceWireGuard:
+			if dev = a.vpnInv.ByWireGuardKey(s.Peer); dev == nil {
+				dev = a.vpnInv.ByVPNPeer(s.Peer)
+			}
+		default:
+			dev = a.vpnInv.ByVPNPeer(s.Peer)
+		}
+	}
+	switch {
+	case dev != nil:
+		d.ID, d.Owner, d.AssignedSite, d.AssignedCountry, d.HomeTimezone = dev.ID, dev.Owner, dev.AssignedSite, dev.AssignedCountry, dev.HomeTimezone
+	case s.Device != "":
+		d.ID = s.Device
+	default:
+		return
+	}
+	d.MatchedBy = "vpn"
 }

@@ -11,7 +11,9 @@
 // # File format
 //
 // The format is chosen by extension: .csv, or .yaml/.yml. Every device
-// needs an id and at least one of macs, hostnames or ips.
+// needs an id and at least one of macs, hostnames, ips, or, for a remote
+// device seen only through its VPN session, wireguard_public_key or
+// vpn_peers (see sensor/egress).
 //
 //	field                 meaning
 //	id                    unique device id (asset tag), required
@@ -23,6 +25,8 @@
 //	hostnames             host names, with or without a domain suffix
 //	ips                   static IPv4/IPv6 addresses
 //	wireguard_public_key  base64 WireGuard public key (32 bytes), optional
+//	vpn_peers             names the VPN gives the device's sessions (OpenVPN
+//	                      common name, a session feed's peer), optional
 //
 // CSV: the first non-comment row names the columns (any order; "mac",
 // "hostname" and "ip" are accepted for the list columns); list cells

@@ -20,6 +20,10 @@ type Device struct {
 	Hostnames       []string // lower case, without a trailing dot
 	IPs             []netip.Addr
 	WireGuardKey    string // base64 as written; "" when unset
+	// VPNPeers are the names the corporate VPN gives the device's sessions
+	// (OpenVPN common name, a ZTNA product's user or device name), as
+	// written; see sensor/egress.
+	VPNPeers []string
 
 	// File and Line say where the device was defined, for messages.
 	File string
@@ -59,6 +63,8 @@ type Table struct {
 	byShort map[string]*Device // first labels; nil value when ambiguous
 	byIP    map[netip.Addr]*Device
 	byWG    map[string]*Device
+	byID    map[string]*Device
+	byPeer  map[string]*Device // VPN peer names
 }
 
 func newTable() *Table {
@@ -68,6 +74,8 @@ func newTable() *Table {
 		byShort: map[string]*Device{},
 		byIP:    map[netip.Addr]*Device{},
 		byWG:    map[string]*Device{},
+		byID:    map[string]*Device{},
+		byPeer:  map[string]*Device{},
 	}
 }
 
@@ -144,6 +152,23 @@ func (t *Table) ByWireGuardKey(key string) *Device {
 	return t.byWG[key]
 }
 
+// ByID finds a device by its id.
+func (t *Table) ByID(id string) *Device {
+	if t == nil {
+		return nil
+	}
+	return t.byID[id]
+}
+
+// ByVPNPeer finds the device a VPN peer name (an entry of vpn_peers) was
+// given to; names compare exactly.
+func (t *Table) ByVPNPeer(name string) *Device {
+	if t == nil {
+		return nil
+	}
+	return t.byPeer[name]
+}
+
 // add indexes d, or returns why it conflicts with a device already loaded;
 // a conflicting device is not indexed at all.
 func (t *Table) add(d *Device) error {
@@ -172,7 +197,16 @@ func (t *Table) add(d *Device) error {
 			return fmt.Errorf("wireguard_public_key already belongs to device %q (%s:%d)", o.ID, o.File, o.Line)
 		}
 	}
+	for _, p := range d.VPNPeers {
+		if o := t.byPeer[p]; o != nil {
+			return fmt.Errorf("vpn peer %q already belongs to device %q (%s:%d)", p, o.ID, o.File, o.Line)
+		}
+	}
 	t.devices = append(t.devices, d)
+	t.byID[d.ID] = d
+	for _, p := range d.VPNPeers {
+		t.byPeer[p] = d
+	}
 	for _, m := range d.MACs {
 		t.byMAC[m] = d
 	}

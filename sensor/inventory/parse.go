@@ -125,9 +125,10 @@ var columns = map[string]string{
 	"assigned_country": "assigned_country", "home_timezone": "home_timezone",
 	"macs": "macs", "mac": "macs", "hostnames": "hostnames", "hostname": "hostnames",
 	"ips": "ips", "ip": "ips", "wireguard_public_key": "wireguard_public_key",
+	"vpn_peers": "vpn_peers", "vpn_peer": "vpn_peers",
 }
 
-var listFields = map[string]bool{"macs": true, "hostnames": true, "ips": true}
+var listFields = map[string]bool{"macs": true, "hostnames": true, "ips": true, "vpn_peers": true}
 
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' || r == ' ' || r == '\t' })
@@ -162,7 +163,7 @@ func parseCSV(name string, src []byte) ([]raw, Errors, error) {
 				c, ok := columns[strings.ToLower(strings.TrimSpace(h))]
 				if !ok {
 					line, col := r.FieldPos(i)
-					return nil, nil, fmt.Errorf("%s:%d:%d: unknown column %q in the header (want id, owner, assigned_site, assigned_country, home_timezone, macs, hostnames, ips, wireguard_public_key)", name, line, col, h)
+					return nil, nil, fmt.Errorf("%s:%d:%d: unknown column %q in the header (want id, owner, assigned_site, assigned_country, home_timezone, macs, hostnames, ips, wireguard_public_key, vpn_peers)", name, line, col, h)
 				}
 				header = append(header, c)
 			}
@@ -405,8 +406,13 @@ func (r raw) device(file string) (*Device, *LineError) {
 		}
 		d.WireGuardKey = v.s
 	}
-	if len(d.MACs)+len(d.Hostnames)+len(d.IPs) == 0 {
-		return nil, &LineError{file, r.line, r.col, fmt.Errorf("device %q has no macs, hostnames or ips to match it by", d.ID)}
+	for _, v := range r.fields["vpn_peers"] {
+		d.VPNPeers = append(d.VPNPeers, v.s)
+	}
+	// A remote device may be known only by its VPN identity: the sensor
+	// then finds it through its VPN session (sensor/egress).
+	if len(d.MACs)+len(d.Hostnames)+len(d.IPs)+len(d.VPNPeers) == 0 && d.WireGuardKey == "" {
+		return nil, &LineError{file, r.line, r.col, fmt.Errorf("device %q has no macs, hostnames, ips, wireguard_public_key or vpn_peers to match it by", d.ID)}
 	}
 	return d, nil
 }

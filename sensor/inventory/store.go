@@ -64,6 +64,15 @@ func (s *Store) Match(mac [6]byte, hostname string, ip netip.Addr) (*Device, Mat
 	return s.cur.Load().Match(mac, hostname, ip)
 }
 
+// ByID is Table().ByID.
+func (s *Store) ByID(id string) *Device { return s.cur.Load().ByID(id) }
+
+// ByWireGuardKey is Table().ByWireGuardKey.
+func (s *Store) ByWireGuardKey(key string) *Device { return s.cur.Load().ByWireGuardKey(key) }
+
+// ByVPNPeer is Table().ByVPNPeer.
+func (s *Store) ByVPNPeer(name string) *Device { return s.cur.Load().ByVPNPeer(name) }
+
 // reload reads the file and swaps the table in unless nothing loaded. It
 // returns only fatal errors; skipped devices are logged.
 func (s *Store) reload() error {
