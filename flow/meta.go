@@ -95,5 +95,5 @@ type Device struct {
 	AssignedSite    string `json:"assigned_site,omitempty"`
 	AssignedCountry string `json:"assigned_country,omitempty"`
 	HomeTimezone    string `json:"home_timezone,omitempty"`
-	MatchedBy       string `json:"matched_by,omitempty"` // "mac", "hostname" or "ip"
+	MatchedBy       string `json:"matched_by,omitempty"` // "mac", "hostname", "ip" or "vpn"
 }
