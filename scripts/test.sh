@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v tshark >/dev/null || need+=(tshark)                 # IP-byte oracle for the corpus tests
 command -v chromium >/dev/null || need+=(chromium)             # renders the HTML report
+command -v wireguard-go >/dev/null || need+=(wireguard-go)     # userspace WireGuard for the egress test
+command -v ip >/dev/null || need+=(iproute2)                   # namespaces and veth pairs of the kernel tests
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${need[*]}" >&2
