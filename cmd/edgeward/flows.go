@@ -7,32 +7,43 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor"
+	"github.com/edgeward/edgeward/sensor/flowtable"
+	"github.com/edgeward/edgeward/sensor/live"
+	"golang.org/x/sys/unix"
 )
 
 func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("flows", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: edgeward flows -r FILE [-o FILE] [flags]\n\nReads a pcap or pcapng capture and writes one JSON flow record per line\n(schema edgeward.flow/v1, see docs/schema.md). A summary goes to stderr.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: edgeward flows -r FILE [-o FILE] [flags]\n       edgeward flows -i IFACE [-mode afpacket|ebpf] [-o FILE] [flags]\n\nReads a pcap or pcapng capture, or captures live from an interface until\nSIGINT or SIGTERM, and writes one JSON flow record per line (schema\nedgeward.flow/v1, see docs/schema.md). A summary goes to stderr. Live\ncapture needs CAP_NET_RAW (afpacket) or CAP_BPF, CAP_NET_ADMIN and\nCAP_PERFMON (ebpf); see docs/deploy.md.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	var sf sensorFlags
 	sf.register(fs)
 	out := fs.String("o", "", "write records to this file instead of stdout")
 	verbose := fs.Bool("v", false, "also print the decoder's and flow table's counters to stderr")
+	iface := fs.String("i", "", "capture live from this interface until SIGINT or SIGTERM, then flush every open flow")
+	mode := fs.String("mode", "afpacket", "live capture: afpacket (AF_PACKET sockets, portable) or ebpf (TC programs counting in the kernel)")
+	bpfFilter := fs.String("bpf-filter", "", "afpacket: capture only what this classic BPF filter passes, given as `tcpdump -ddd EXPR` prints it (tcpdump syntax with -tags pcap)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if sf.read == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "edgeward flows: need -r FILE (live capture comes with -i in a later release)")
+	if (sf.read == "") == (*iface == "") || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "edgeward flows: need -r FILE or -i IFACE")
 		fs.Usage()
+		return 2
+	}
+	if *iface == "" && (*bpfFilter != "" || *mode != "afpacket") {
+		fmt.Fprintln(stderr, "edgeward flows: -mode and -bpf-filter apply to live capture (-i)")
 		return 2
 	}
 	cfg, err := sf.config()
@@ -42,6 +53,7 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 2
 		}
 	}
+	defer sf.followSessions(ctx)()
 
 	var w io.Writer = stdout
 	if *out != "" {
@@ -66,7 +78,32 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		buf = append(buf, '\n')
 		_, werr = bw.Write(buf)
 	}
-	st, rerr := sensor.ReadFile(ctx, sf.read, *cfg, emit)
+	var (
+		st   sensor.Stats
+		rerr error
+	)
+	if *iface != "" {
+		src, err := openLive(*iface, *mode, *bpfFilter, cfg.Table)
+		if err != nil {
+			fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
+			return 1
+		}
+		defer src.Close()
+		var keep []uintptr
+		if len(sf.wireguard) > 0 { // the WireGuard peers are read over netlink
+			keep = append(keep, unix.CAP_NET_ADMIN)
+		}
+		if err := live.DropCapabilities(src, keep...); err != nil {
+			fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
+			return 1
+		}
+		st, rerr = sensor.Capture(ctx, src, *cfg, emit)
+		if ls := src.Stats(); *verbose {
+			fmt.Fprintf(stderr, "capture: %+v\n", ls)
+		}
+	} else {
+		st, rerr = sensor.ReadFile(ctx, sf.read, *cfg, emit)
+	}
 	if werr == nil {
 		werr = bw.Flush()
 	}
@@ -90,4 +127,18 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// openLive opens the live capture -i, -mode and -bpf-filter ask for.
+func openLive(iface, mode, filter string, table flowtable.Config) (live.Source, error) {
+	switch mode {
+	case "afpacket":
+		return live.OpenAFPacket(live.AFPacketConfig{Interface: iface, Filter: filter})
+	case "ebpf":
+		if filter != "" {
+			return nil, errors.New("-bpf-filter applies to -mode afpacket only")
+		}
+		return live.OpenEBPF(live.EBPFConfig{Interface: iface, Flow: table, Logger: slog.Default()})
+	}
+	return nil, fmt.Errorf("-mode %q: want afpacket or ebpf", mode)
 }

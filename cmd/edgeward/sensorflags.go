@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"runtime/debug"
 	"strings"
 
 	"github.com/edgeward/edgeward/sensor"
+	"github.com/edgeward/edgeward/sensor/egress"
 	"github.com/edgeward/edgeward/sensor/flowtable"
 	"github.com/edgeward/edgeward/sensor/inventory"
 )
@@ -21,6 +24,10 @@ type sensorFlags struct {
 	internal string
 	inv      string
 	memLimit int
+	// VPN egress sessions (docs/egress.md); config loads them.
+	sessions, openvpn string
+	wireguard         []string
+	egress            *egress.Sources
 }
 
 func (f *sensorFlags) register(fs *flag.FlagSet) {
@@ -36,6 +43,12 @@ func (f *sensorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.Identity.SensorID, "sensor-id", "", "this sensor's id, recorded on every flow")
 	fs.StringVar(&f.internal, "internal", "", "corporate prefixes, comma-separated (default RFC 1918, ULA and link-local)")
 	fs.StringVar(&f.inv, "inventory", "", "device inventory file (CSV or YAML, see docs/schema.md)")
+	fs.StringVar(&f.sessions, "sessions", "", "VPN session feed, JSON lines (see docs/egress.md): flows of tunnel addresses get the session's public address as egress")
+	fs.StringVar(&f.openvpn, "openvpn-status", "", "OpenVPN server status file (status-version 1, 2 or 3) whose sessions give flows of tunnel addresses their egress")
+	fs.Func("wireguard", "WireGuard interface on this host whose peers give flows of tunnel addresses their egress (repeatable)", func(v string) error {
+		f.wireguard = append(f.wireguard, v)
+		return nil
+	})
 	fs.IntVar(&f.memLimit, "memory-limit", 0, "soft memory limit in MiB for the Go heap (0: GOMEMLIMIT, or none); the garbage collector works harder near it")
 }
 
@@ -64,8 +77,45 @@ func (f *sensorFlags) config() (*sensor.Config, error) {
 		}
 		c.Identity.Inventory = inv
 	}
+	if f.sessions != "" || f.openvpn != "" || len(f.wireguard) > 0 {
+		ecfg := egress.Config{WireGuard: f.wireguard, Logger: slog.Default()}
+		if f.sessions != "" {
+			ecfg.Feeds = []string{f.sessions}
+		}
+		if f.openvpn != "" {
+			ecfg.OpenVPNStatus = []string{f.openvpn}
+		}
+		src, err := egress.Open(ecfg)
+		if src == nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+		if err != nil { // bad lines are reported and skipped; the rest loads
+			warn = errors.Join(warn, fmt.Errorf("sessions: %w", err))
+		}
+		f.egress = src
+		c.Identity.Sessions = src.Store()
+	}
 	if f.memLimit > 0 {
 		debug.SetMemoryLimit(int64(f.memLimit) << 20)
 	}
 	return &c, warn
+}
+
+// followSessions keeps the VPN sessions config loaded up to date (file
+// changes, WireGuard polls) until the returned stop is called.
+func (f *sensorFlags) followSessions(ctx context.Context) (stop func()) {
+	if f.egress == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		f.egress.Run(ctx)
+		close(done)
+	}()
+	return func() {
+		cancel()
+		<-done
+		f.egress.Close()
+	}
 }

@@ -50,6 +50,8 @@ type entry struct {
 	mac        [2]flow.MAC // initiator, responder
 	key        flow.Key    // canonical
 	tunnel     tunnelInfo
+	external   bool   // counted outside the table (UpdateExternal)
+	gen        uint64 // External.Gen of the counting this record holds
 }
 
 type tunnelInfo struct {

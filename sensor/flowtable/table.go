@@ -65,6 +65,9 @@ type Stats struct {
 	Exported uint64
 	Evicted  uint64 // flows closed early because the table was full
 	Active   int    // flows held now
+	// SampleMismatches counts payload samples of externally counted
+	// flows whose decoded key is not the flow's (InspectExternal).
+	SampleMismatches uint64
 }
 
 // Inspector looks into the first payload packets of each flow and adds
