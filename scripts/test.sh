@@ -9,6 +9,10 @@ command -v tshark >/dev/null || need+=(tshark)                 # IP-byte oracle 
 command -v chromium >/dev/null || need+=(chromium)             # renders the HTML report
 command -v wireguard-go >/dev/null || need+=(wireguard-go)     # userspace WireGuard for the egress test
 command -v ip >/dev/null || need+=(iproute2)                   # namespaces and veth pairs of the kernel tests
+command -v tcpreplay >/dev/null || need+=(tcpreplay)           # replays corpus captures through a veth (live parity)
+command -v clang >/dev/null || need+=(clang llvm)              # regenerates the BPF objects (must match the committed ones)
+[ -e /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+[ -e /usr/include/linux/bpf.h ] || need+=(linux-libc-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing ${need[*]}" >&2
