@@ -21,6 +21,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"flows", "read a capture and write its flow records as JSON lines", runFlows},
+		{"sensor", "run the sensor daemon: capture, flow records, export to Kafka (with a disk spool)", runSensor},
 		{"rules", "lint rule files, or run the tests inside them", runRules},
 		{"synth", "write a deterministic synthetic capture and its ground truth", runSynth},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,283 @@
+package spool
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func open(t *testing.T, dir string, maxBytes, segBytes int64) *Spool {
+	t.Helper()
+	s, err := Open(Options{Dir: dir, MaxBytes: maxBytes, SegmentBytes: segBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func recs(from, n int) [][]byte {
+	var out [][]byte
+	for i := from; i < from+n; i++ {
+		out = append(out, []byte(fmt.Sprintf("record-%06d", i)))
+	}
+	return out
+}
+
+// drain reads and commits everything, max records per Peek.
+func drain(t *testing.T, s *Spool, max int) []string {
+	t.Helper()
+	var got []string
+	var buf [][]byte
+	for {
+		b, m, err := s.Peek(buf, max, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) == 0 {
+			return got
+		}
+		for _, r := range b {
+			got = append(got, string(r))
+		}
+		if err := s.Commit(m); err != nil {
+			t.Fatal(err)
+		}
+		buf = b
+	}
+}
+
+func names(rs [][]byte) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, string(r))
+	}
+	return out
+}
+
+func TestOrderAcrossSegments(t *testing.T) {
+	for _, max := range []int{1, 7, 1000} {
+		t.Run(fmt.Sprint("peek ", max), func(t *testing.T) {
+			s := open(t, t.TempDir(), 1<<20, 200) // ~9 records per segment
+			var want []string
+			for i := 0; i < 100; i += 10 {
+				if err := s.Append(recs(i, 10)...); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, names(recs(i, 10))...)
+			}
+			if st := s.Stats(); st.Segments < 5 || st.Records != 100 {
+				t.Fatalf("stats %+v", st)
+			}
+			if got := drain(t, s, max); !slices.Equal(got, want) {
+				t.Fatalf("got %v\nwant %v", got, want)
+			}
+			if st := s.Stats(); st.Records != 0 || st.Segments != 0 || st.Bytes != 0 || st.Dropped != 0 {
+				t.Errorf("after draining: %+v", st)
+			}
+			ents, _ := os.ReadDir(s.opts.Dir)
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), segExt) {
+					t.Errorf("segment %s left behind", e.Name())
+				}
+			}
+		})
+	}
+}
+
+func TestCapDropsOldestOnly(t *testing.T) {
+	dir := t.TempDir()
+	const capBytes = 4096
+	s := open(t, dir, capBytes, 512)
+	rec := func(i int) []byte { return []byte(fmt.Sprintf("%-92d", i)) } // 100 bytes framed
+	n := 0
+	// Below the cap nothing is dropped.
+	for ; s.Stats().Bytes+100+int64(len(magic)) <= capBytes-512; n++ {
+		if err := s.Append(rec(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Dropped != 0 {
+		t.Fatalf("dropped %d below the cap: %+v", st.Dropped, st)
+	}
+	for ; n < 200; n++ {
+		if err := s.Append(rec(n)); err != nil {
+			t.Fatal(err)
+		}
+		if b := s.Stats().Bytes; b > capBytes {
+			t.Fatalf("spool at %d bytes, cap %d", b, capBytes)
+		}
+	}
+	st := s.Stats()
+	if st.Dropped == 0 || st.Dropped+uint64(st.Records) != 200 {
+		t.Fatalf("stats %+v: dropped + held != 200", st)
+	}
+	got := drain(t, s, 1000)
+	// What is left is the newest records, in order, without gaps.
+	first := 200 - len(got)
+	for i, g := range got {
+		if strings.TrimSpace(g) != fmt.Sprint(first+i) {
+			t.Fatalf("record %d is %q, want %d", i, g, first+i)
+		}
+	}
+}
+
+func TestRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, MaxBytes: 1 << 20, SegmentBytes: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(recs(0, 50)...)
+	b, m, _ := s.Peek(nil, 5, 1<<20)
+	if got := names(b); !slices.Equal(got, names(recs(0, 5))) {
+		t.Fatalf("peek %v", got)
+	}
+	s.Commit(m)
+	b, _, _ = s.Peek(nil, 3, 1<<20) // read but not committed: comes again
+	if len(b) != 3 {
+		t.Fatal(len(b))
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(recs(0, 1)...); err != ErrClosed {
+		t.Errorf("append after close: %v", err)
+	}
+
+	s = open(t, dir, 1<<20, 300)
+	if n := s.Len(); n != 45 {
+		t.Fatalf("reopened with %d records, want 45", n)
+	}
+	s.Append(recs(50, 10)...)
+	if got := drain(t, s, 4); !slices.Equal(got, names(recs(5, 55))) {
+		t.Fatalf("after restart got %v", got)
+	}
+}
+
+func TestTornTailSkipped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tear func(data []byte) []byte
+	}{
+		{"half a header", func(b []byte) []byte { return append(b, 5, 0, 0) }},
+		{"short record", func(b []byte) []byte { return b[:len(b)-3] }},
+		{"bad crc", func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }},
+		{"absurd length", func(b []byte) []byte { return append(b, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _ := Open(Options{Dir: dir})
+			s.Append(recs(0, 10)...)
+			s.Close()
+			segs, _ := filepath.Glob(filepath.Join(dir, "*"+segExt))
+			data, _ := os.ReadFile(segs[0])
+			os.WriteFile(segs[0], tc.tear(data), 0o640)
+
+			var log bytes.Buffer
+			s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if st := s.Stats(); st.Torn != 1 {
+				t.Errorf("torn %d, want 1", st.Torn)
+			}
+			if !strings.Contains(log.String(), "damaged record skipped") {
+				t.Errorf("no warning logged: %s", log.String())
+			}
+			want := names(recs(0, 10))
+			if tc.name != "half a header" && tc.name != "absurd length" {
+				want = want[:9]
+			}
+			s.Append(recs(10, 1)...) // appends continue after the good part
+			want = append(want, "record-000010")
+			if got := drain(t, s, 100); !slices.Equal(got, want) {
+				t.Errorf("got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+func TestPrependGoesFirst(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20, 1<<20)
+	s.Append(recs(10, 5)...)
+	b, m, _ := s.Peek(nil, 2, 1<<20)
+	s.Commit(m)
+	_ = b
+	if err := s.Prepend(recs(0, 3)...); err != nil {
+		t.Fatal(err)
+	}
+	s.Append(recs(15, 2)...)
+	want := append(names(recs(0, 3)), names(recs(12, 5))...)
+	// The order survives a restart, including the part-read segment.
+	s.Close()
+	s = open(t, dir, 1<<20, 1<<20)
+	if got := drain(t, s, 2); !slices.Equal(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	// Prepend to an empty spool is an append.
+	s.Prepend(recs(0, 1)...)
+	if got := drain(t, s, 2); !slices.Equal(got, names(recs(0, 1))) {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestCommitAfterDropIsIgnored(t *testing.T) {
+	s := open(t, t.TempDir(), 2048, 512)
+	s.Append(recs(0, 5)...)
+	_, m, _ := s.Peek(nil, 5, 1<<20)
+	for i := 5; i < 200; i += 5 {
+		s.Append(recs(i, 5)...) // drops the peeked segment
+	}
+	if err := s.Commit(m); err != nil {
+		t.Errorf("commit of dropped records: %v", err)
+	}
+	st := s.Stats()
+	if got := drain(t, s, 100); int64(len(got)) != st.Records || got[len(got)-1] != "record-000199" {
+		t.Errorf("%d records after the drop (%+v), last %q", len(got), st, got[len(got)-1])
+	}
+}
+
+func TestNotASegment(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "00000001099511627776.seg"), []byte("something else entirely"), 0o640)
+	if _, err := Open(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "not a spool segment") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestPeekBytesLimit(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<20, 1<<20)
+	s.Append(bytes.Repeat([]byte("a"), 5000), []byte("b"), []byte("c"))
+	b, m, _ := s.Peek(nil, 10, 100) // one record larger than the limit still comes alone
+	if len(b) != 1 || len(b[0]) != 5000 {
+		t.Fatalf("peek returned %d records", len(b))
+	}
+	s.Commit(m)
+	if got := drain(t, s, 10); !slices.Equal(got, []string{"b", "c"}) {
+		t.Errorf("got %v", got)
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	s, _ := Open(Options{Dir: b.TempDir(), MaxBytes: 1 << 40})
+	defer s.Close()
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = bytes.Repeat([]byte{byte(i)}, 400)
+	}
+	b.ReportAllocs()
+	b.SetBytes(400 * 1000)
+	for b.Loop() {
+		if err := s.Append(batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
