@@ -1,7 +1,7 @@
 .PHONY: build test bench fuzz
 
 build:
-	go build -o edgeward ./cmd/edgeward
+	CGO_ENABLED=0 go build -o edgeward ./cmd/edgeward
 
 test:
 	scripts/test.sh

@@ -14,6 +14,7 @@ import (
 	"github.com/edgeward/edgeward/sensor"
 	"github.com/edgeward/edgeward/sensor/flowtable"
 	"github.com/edgeward/edgeward/sensor/live"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,22 +29,15 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sf.register(fs)
 	out := fs.String("o", "", "write records to this file instead of stdout")
 	verbose := fs.Bool("v", false, "also print the decoder's and flow table's counters to stderr")
-	iface := fs.String("i", "", "capture live from this interface until SIGINT or SIGTERM, then flush every open flow")
-	mode := fs.String("mode", "afpacket", "live capture: afpacket (AF_PACKET sockets, portable) or ebpf (TC programs counting in the kernel)")
-	bpfFilter := fs.String("bpf-filter", "", "afpacket: capture only what this classic BPF filter passes, given as `tcpdump -ddd EXPR` prints it (tcpdump syntax with -tags pcap)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	if (sf.read == "") == (*iface == "") || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "edgeward flows: need -r FILE or -i IFACE")
+	if err := sf.checkSource(); err != nil || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
 		fs.Usage()
-		return 2
-	}
-	if *iface == "" && (*bpfFilter != "" || *mode != "afpacket") {
-		fmt.Fprintln(stderr, "edgeward flows: -mode and -bpf-filter apply to live capture (-i)")
 		return 2
 	}
 	cfg, err := sf.config()
@@ -78,32 +72,11 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		buf = append(buf, '\n')
 		_, werr = bw.Write(buf)
 	}
-	var (
-		st   sensor.Stats
-		rerr error
-	)
-	if *iface != "" {
-		src, err := openLive(*iface, *mode, *bpfFilter, cfg.Table)
-		if err != nil {
-			fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
-			return 1
-		}
-		defer src.Close()
-		var keep []uintptr
-		if len(sf.wireguard) > 0 { // the WireGuard peers are read over netlink
-			keep = append(keep, unix.CAP_NET_ADMIN)
-		}
-		if err := live.DropCapabilities(src, keep...); err != nil {
-			fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
-			return 1
-		}
-		st, rerr = sensor.Capture(ctx, src, *cfg, emit)
-		if ls := src.Stats(); *verbose {
-			fmt.Fprintf(stderr, "capture: %+v\n", ls)
-		}
-	} else {
-		st, rerr = sensor.ReadFile(ctx, sf.read, *cfg, emit)
+	capture := sf.source(nil)
+	if *verbose {
+		capture = sf.source(func(ls live.Stats) { fmt.Fprintf(stderr, "capture: %+v\n", ls) })
 	}
+	st, rerr := capture(ctx, *cfg, emit)
 	if werr == nil {
 		werr = bw.Flush()
 	}
@@ -127,6 +100,45 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	return 0
+}
+
+// liveCapture is a live capture as -i, -mode and -bpf-filter ask for it.
+type liveCapture struct {
+	iface, mode, filter string
+	// keepNetAdmin keeps CAP_NET_ADMIN after the capture is open: WireGuard
+	// peers are read over netlink.
+	keepNetAdmin bool
+	reg          prometheus.Registerer // capture drop counters; nil: none
+	stats        func(live.Stats)      // called with the capture's counters at the end
+}
+
+// run opens the capture, drops the capabilities it no longer needs, and
+// captures until ctx ends, flushing every open flow.
+func (lc *liveCapture) run(ctx context.Context, cfg sensor.Config, emit flowtable.Emit) (sensor.Stats, error) {
+	src, err := openLive(lc.iface, lc.mode, lc.filter, cfg.Table)
+	if err != nil {
+		return sensor.Stats{}, err
+	}
+	defer src.Close()
+	var keep []uintptr
+	if lc.keepNetAdmin {
+		keep = append(keep, unix.CAP_NET_ADMIN)
+	}
+	if err := live.DropCapabilities(src, keep...); errors.Is(err, live.ErrDropUnsupported) {
+		slog.Warn("capture keeps its capabilities", "component", "capture", "err", err)
+	} else if err != nil {
+		return sensor.Stats{}, err
+	}
+	if lc.reg != nil {
+		if err := lc.reg.Register(live.Collector(src)); err != nil {
+			return sensor.Stats{}, err
+		}
+	}
+	st, err := sensor.Capture(ctx, src, cfg, emit)
+	if lc.stats != nil {
+		lc.stats(src.Stats())
+	}
+	return st, err
 }
 
 // openLive opens the live capture -i, -mode and -bpf-filter ask for.

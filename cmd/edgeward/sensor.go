@@ -153,13 +153,13 @@ Flags:
 	}
 	defer stopSessions()
 
-	capture, err := c.captureSource()
+	reg := prometheus.NewRegistry()
+	capture, err := c.captureSource(reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
 		return 2
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sm := newSensorMetrics(reg, scfg)
 
@@ -240,7 +240,7 @@ func (c *sensorConfig) build(ctx context.Context) (*sensor.Config, func(), error
 type captureFunc func(ctx context.Context, cfg sensor.Config, emit flowtable.Emit) (sensor.Stats, error)
 
 // captureSource is the capture source switch: read (-r) or interface (-i).
-func (c *sensorConfig) captureSource() (captureFunc, error) {
+func (c *sensorConfig) captureSource(reg prometheus.Registerer) (captureFunc, error) {
 	switch {
 	case c.Read != "":
 		path := c.Read
@@ -248,10 +248,8 @@ func (c *sensorConfig) captureSource() (captureFunc, error) {
 			return sensor.ReadFile(ctx, path, cfg, emit)
 		}, nil
 	case c.Interface != "":
-		// Live capture (sensor.Capture over a sensor/live source, mode
-		// afpacket or ebpf, with live.Collector on the registry) plugs
-		// in here.
-		return nil, fmt.Errorf("interface %s: live capture is not wired into edgeward sensor yet; read a capture file with -r", c.Interface)
+		lc := &liveCapture{iface: c.Interface, mode: c.Mode, keepNetAdmin: len(c.Sessions.WireGuard) > 0, reg: reg}
+		return lc.run, nil
 	}
 	return nil, errors.New("no capture source")
 }

@@ -107,8 +107,8 @@ func TestSensorConfigErrors(t *testing.T) {
 		}
 	}
 	t.Setenv("EDGEWARD_BROKERS", "127.0.0.1:9092")
-	if code, _, e := runCmd("sensor", "-i", "eth0"); code != 2 || !strings.Contains(e, "live capture is not wired") {
-		t.Errorf("live: code %d %s", code, e)
+	if code, _, e := runCmd("sensor", "-i", "edgeward-no-such-if0"); code != 1 || !strings.Contains(e, "edgeward-no-such-if0") {
+		t.Errorf("live capture on a missing interface: code %d %s", code, e)
 	}
 	if code, _, _ := runCmd("help", "sensor"); code != 0 {
 		t.Errorf("help sensor: code %d", code)

@@ -14,6 +14,7 @@ import (
 	"github.com/edgeward/edgeward/sensor/egress"
 	"github.com/edgeward/edgeward/sensor/flowtable"
 	"github.com/edgeward/edgeward/sensor/inventory"
+	"github.com/edgeward/edgeward/sensor/live"
 )
 
 // sensorFlags are the capture and flow-building flags shared by the
@@ -21,6 +22,8 @@ import (
 type sensorFlags struct {
 	cfg      sensor.Config
 	read     string
+	// Live capture instead of read.
+	iface, mode, filter string
 	internal string
 	inv      string
 	memLimit int
@@ -33,6 +36,9 @@ type sensorFlags struct {
 func (f *sensorFlags) register(fs *flag.FlagSet) {
 	c := &f.cfg
 	fs.StringVar(&f.read, "r", "", "capture file to read (pcap or pcapng, detected from its contents)")
+	fs.StringVar(&f.iface, "i", "", "capture live from this interface until SIGINT or SIGTERM, then flush every open flow")
+	fs.StringVar(&f.mode, "mode", "afpacket", "live capture: afpacket (AF_PACKET sockets, portable) or ebpf (TC programs counting in the kernel)")
+	fs.StringVar(&f.filter, "bpf-filter", "", "afpacket: capture only what this classic BPF filter passes, given as `tcpdump -ddd EXPR` prints it (tcpdump syntax with -tags pcap)")
 	fs.DurationVar(&c.Table.IdleTimeout, "idle-timeout", flowtable.DefaultIdleTimeout, "close a flow after this long without packets")
 	fs.DurationVar(&c.Table.ActiveTimeout, "active-timeout", flowtable.DefaultActiveTimeout, "close and restart a flow open this long")
 	fs.DurationVar(&c.Table.CloseLinger, "close-linger", flowtable.DefaultCloseLinger, "keep a TCP flow this long after FIN/RST for late segments")
@@ -118,4 +124,29 @@ func (f *sensorFlags) followSessions(ctx context.Context) (stop func()) {
 		<-done
 		f.egress.Close()
 	}
+}
+
+// checkSource checks that exactly one capture source was given.
+func (f *sensorFlags) checkSource() error {
+	if (f.read == "") == (f.iface == "") {
+		return errors.New("need -r FILE or -i IFACE")
+	}
+	if f.iface == "" && (f.filter != "" || f.mode != "afpacket") {
+		return errors.New("-mode and -bpf-filter apply to live capture (-i)")
+	}
+	return nil
+}
+
+// source is the capture the flags ask for: the file to its end, or the
+// interface until ctx ends. stats, when set, gets a live capture's
+// counters at the end.
+func (f *sensorFlags) source(stats func(live.Stats)) captureFunc {
+	if f.iface == "" {
+		path := f.read
+		return func(ctx context.Context, cfg sensor.Config, emit flowtable.Emit) (sensor.Stats, error) {
+			return sensor.ReadFile(ctx, path, cfg, emit)
+		}
+	}
+	lc := &liveCapture{iface: f.iface, mode: f.mode, filter: f.filter, keepNetAdmin: len(f.wireguard) > 0, stats: stats}
+	return lc.run
 }

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 	"unsafe"
@@ -16,13 +17,17 @@ import (
 // program the process runs gets capabilities back.
 //
 // It needs a binary built without cgo (the runtime then changes every
-// thread); with cgo it returns an error saying so.
+// thread); with cgo it changes nothing and returns ErrDropUnsupported.
 func DropCapabilities(src Source, keep ...uintptr) error {
 	if e, ok := src.(*EBPF); ok && e.attach == "clsact" {
 		keep = append(keep, unix.CAP_NET_ADMIN)
 	}
 	return dropCaps(keep)
 }
+
+// ErrDropUnsupported means the process cannot drop its capabilities on
+// every thread: the binary was built with cgo. Build with CGO_ENABLED=0.
+var ErrDropUnsupported = errors.New("dropping capabilities is not possible in a binary built with cgo (build with CGO_ENABLED=0)")
 
 func dropCaps(keep []uintptr) error {
 	kept := func(c uintptr) bool {
@@ -34,6 +39,9 @@ func dropCaps(keep []uintptr) error {
 		return false
 	}
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		if e == syscall.ENOTSUP {
+			return ErrDropUnsupported
+		}
 		return fmt.Errorf("dropping capabilities: no_new_privs: %w", e)
 	}
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0); e != 0 && e != unix.EINVAL {
