@@ -5,15 +5,18 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -32,6 +35,13 @@ const DefaultCostLimit = 10000
 type Options struct {
 	Schema    *Schema // nil: the flow record's fields only
 	CostLimit uint64  // 0: DefaultCostLimit
+	// Builtin, when set, is a rule pack loaded before the paths (its *.yml
+	// and *.yaml at the root; list files relative to them inside it), e.g.
+	// the embedded pack of rules/builtin. A rule in the paths with the id
+	// of a built-in rule replaces it, and a list or macro with the name of
+	// a built-in one replaces it; a name defined twice within one layer is
+	// still an error. Its files are named "builtin:<file>" in diagnostics.
+	Builtin fs.FS
 }
 
 // Set is a validated, compiled rule set. It is immutable and safe to share.
@@ -67,6 +77,7 @@ type Rule struct {
 	fingerprint [32]byte
 	parents     []int // temporal rules fed by this rule
 	guardAST    *celast.AST
+	native      check // the condition as native checks, when it can be (native.go)
 }
 
 type aggregate struct {
@@ -204,6 +215,76 @@ func listFunctions() []cel.EnvOption {
 	}
 }
 
+// zoneCache keeps the time zones local_hour has loaded, per set (a set is
+// shared by engines on several goroutines). time.LoadLocation reads and
+// parses the zone file on every call, tens of microseconds, which is why
+// CEL's own ts.getHours(tz) is slow in a per-flow rule.
+type zoneCache struct {
+	mu    sync.RWMutex
+	zones map[string]*time.Location // nil: not a zone
+}
+
+// maxZones bounds the cache; zone names come from the inventory, so more
+// distinct names than this means something is feeding garbage.
+const maxZones = 1024
+
+func (z *zoneCache) get(name string) (*time.Location, bool) {
+	z.mu.RLock()
+	loc, ok := z.zones[name]
+	z.mu.RUnlock()
+	if ok {
+		return loc, loc != nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || name == "" || name == "Local" {
+		loc = nil // "Local" would depend on the host, not the device
+	}
+	z.mu.Lock()
+	if z.zones == nil {
+		z.zones = map[string]*time.Location{}
+	}
+	if len(z.zones) < maxZones {
+		z.zones[name] = loc
+	}
+	z.mu.Unlock()
+	return loc, loc != nil
+}
+
+// localHourFunction is local_hour(ts, tz): the hour (0-23) of ts in the
+// IANA time zone tz, e.g. local_hour(start, device.home_timezone); an
+// unknown zone is an error, so the rule does not match.
+func localHourFunction(z *zoneCache) cel.EnvOption {
+	return cel.Function("local_hour",
+		cel.Overload("local_hour_timestamp_string", []*cel.Type{cel.TimestampType, cel.StringType}, cel.IntType,
+			cel.BinaryBinding(func(ts, tz ref.Val) ref.Val {
+				t, ok1 := ts.(types.Timestamp)
+				name, ok2 := tz.(types.String)
+				if !ok1 || !ok2 {
+					return types.NewErr("local_hour wants a timestamp and a time zone name")
+				}
+				loc, ok := z.get(string(name))
+				if !ok {
+					return types.NewErr("local_hour: unknown time zone %q", string(name))
+				}
+				return types.Int(t.Time.In(loc).Hour())
+			})))
+}
+
+// presentFunction is present(x): true when x evaluates without error,
+// so `present(device.id)` tells whether the flow carries the field. It is
+// non-strict: it receives the error of an absent field instead of
+// propagating it, which lets a rule write `!present(dst.name) ||
+// !dns_suffix_in(dst.name, allowed)` for an allow list on a field that may
+// be absent.
+func presentFunction() cel.EnvOption {
+	return cel.Function("present",
+		cel.Overload("present_dyn", []*cel.Type{cel.DynType}, cel.BoolType,
+			cel.OverloadIsNonStrict(),
+			cel.UnaryBinding(func(v ref.Val) ref.Val {
+				return types.Bool(!types.IsUnknownOrError(v))
+			})))
+}
+
 var listFuncs = map[string]bool{"cidr_in": true, "dns_suffix_in": true, "asn_in": true, "oui_in": true, "in_list": true}
 
 // loader carries one load's state.
@@ -243,18 +324,42 @@ func load(paths []string, opts Options) (*Set, Diagnostics) {
 	if opts.CostLimit == 0 {
 		opts.CostLimit = DefaultCostLimit
 	}
-	files, ds := expandPaths(paths)
-	var defs []*fileDefs
-	for _, f := range files {
+	var (
+		defs  []*fileDefs
+		ds    Diagnostics
+		files []string
+	)
+	if opts.Builtin != nil {
+		names, bds := builtinFiles(opts.Builtin)
+		ds = append(ds, bds...)
+		for _, n := range names {
+			name := BuiltinPrefix + n
+			src, err := fs.ReadFile(opts.Builtin, n)
+			if err != nil {
+				ds = append(ds, Diagnostic{File: name, Message: err.Error()})
+				continue
+			}
+			fd, fds := parseFile(name, src)
+			fd.layer, fd.fsys = layerBuiltin, opts.Builtin
+			ds = append(ds, fds...)
+			defs = append(defs, fd)
+			files = append(files, name)
+		}
+	}
+	user, uds := expandPaths(paths)
+	ds = append(ds, uds...)
+	for _, f := range user {
 		src, err := os.ReadFile(f)
 		if err != nil {
 			ds = append(ds, Diagnostic{File: f, Message: err.Error()})
 			continue
 		}
 		fd, fds := parseFile(f, src)
+		fd.layer = layerUser
 		ds = append(ds, fds...)
 		defs = append(defs, fd)
 	}
+	files = append(files, user...)
 	ld := &loader{opts: opts, schema: opts.Schema, ds: ds, files: files}
 	set := ld.compile(defs)
 	slices.SortStableFunc(ld.ds, func(a, b Diagnostic) int {
@@ -277,9 +382,13 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 	set := &Set{schema: ld.schema, byID: map[string]*Rule{}, listVals: map[string]ref.Val{}}
 	ld.lists = map[string]*List{}
 	ld.lpos = map[string]pos{}
+	top := topLayers(defs)
 	// Lists.
 	for _, fd := range defs {
 		for _, l := range fd.lists {
+			if fd.layer < top.lists[l.name.v] {
+				continue // replaced by a user list
+			}
 			if p, dup := ld.lpos[l.name.v]; dup {
 				ld.errf(l.name.pos, "list %s already defined at %s:%d:%d", l.name.v, p.file, p.line, p.col)
 				continue
@@ -290,7 +399,7 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 			}
 			lst := &List{name: l.name.v, file: fd.path}
 			if l.file.v != "" {
-				path, b, err := readListFile(fd.path, l.file.v)
+				path, b, err := readListFile(fd, l.file.v)
 				if err != nil {
 					ld.errf(l.file.pos, "list %s: %v", l.name.v, err)
 					continue
@@ -326,17 +435,22 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 		envOpts = append(envOpts, cel.Variable(name, ListType))
 	}
 	envOpts = append(envOpts, listFunctions()...)
+	envOpts = append(envOpts, presentFunction(), localHourFunction(&zoneCache{}))
 	env, err := cel.NewEnv(envOpts...)
 	if err != nil {
 		ld.ds = append(ld.ds, Diagnostic{Message: "building CEL environment: " + err.Error()})
 		return set
 	}
 	// Macros, in dependency order.
-	env, inline := ld.macros(env, defs)
+	env, inline := ld.macros(env, defs, top.macros)
 	// Rules.
 	seen := map[string]pos{}
 	for _, fd := range defs {
 		for _, rd := range fd.rules {
+			rd.layer = fd.layer
+			if fd.layer < top.rules[rd.id.v] {
+				continue // replaced by a user rule
+			}
 			if p, dup := seen[rd.id.v]; dup {
 				ld.errf(rd.id.pos, "rule %s already defined at %s:%d:%d", rd.id.v, p.file, p.line, p.col)
 				continue
@@ -381,10 +495,30 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 	return set
 }
 
+// layers is, per rule id, list name and macro name, the highest layer
+// that defines it: definitions in lower layers are replaced.
+type layers struct{ rules, lists, macros map[string]int }
+
+func topLayers(defs []*fileDefs) layers {
+	t := layers{map[string]int{}, map[string]int{}, map[string]int{}}
+	for _, fd := range defs {
+		for _, r := range fd.rules {
+			t.rules[r.id.v] = max(t.rules[r.id.v], fd.layer)
+		}
+		for _, l := range fd.lists {
+			t.lists[l.name.v] = max(t.lists[l.name.v], fd.layer)
+		}
+		for _, m := range fd.macros {
+			t.macros[m.name.v] = max(t.macros[m.name.v], fd.layer)
+		}
+	}
+	return t
+}
+
 // macros compiles macros and returns the environment with each macro
 // declared as a variable of its result type, plus the inlining that
 // replaces the variables by the macro bodies.
-func (ld *loader) macros(env *cel.Env, defs []*fileDefs) (*cel.Env, []*cel.InlineVariable) {
+func (ld *loader) macros(env *cel.Env, defs []*fileDefs, top map[string]int) (*cel.Env, []*cel.InlineVariable) {
 	type mdef struct {
 		d    *macroDef
 		deps []string
@@ -393,6 +527,9 @@ func (ld *loader) macros(env *cel.Env, defs []*fileDefs) (*cel.Env, []*cel.Inlin
 	var order []string
 	for _, fd := range defs {
 		for _, m := range fd.macros {
+			if fd.layer < top[m.name.v] {
+				continue // replaced by a user macro
+			}
 			if old, dup := all[m.name.v]; dup {
 				ld.errf(m.name.pos, "macro %s already defined at %s:%d:%d", m.name.v, old.d.name.file, old.d.name.line, old.d.name.col)
 				continue
@@ -507,7 +644,17 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 				opts = append(opts, folder)
 			}
 			if opt, err := cel.NewStaticOptimizer(opts...); err == nil {
-				if oa, iss := opt.Optimize(env, a); iss.Err() == nil {
+				oa, iss := opt.Optimize(env, a)
+				if iss.Err() != nil && len(inline) > 0 {
+					// Constant folding cannot fold every constant (an
+					// ip("...") literal); inlining macros is what matters.
+					if opt, err := cel.NewStaticOptimizer(cel.NewInliningOptimizer(inline...)); err == nil {
+						oa, iss = opt.Optimize(env, a)
+					}
+				} else if iss.Err() != nil {
+					oa, iss = a, nil
+				}
+				if iss.Err() == nil {
 					a = oa
 				} else {
 					ld.errf(rd.match.pos, "match: %v", iss.Err())
@@ -517,7 +664,11 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 		}
 		if good {
 			ld.prepareLists(a, rd.match.pos)
-			prg, err := env.Program(a, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(ld.opts.CostLimit))
+			popts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+			if !ld.costBounded(env, a) {
+				popts = append(popts, cel.CostLimit(ld.opts.CostLimit))
+			}
+			prg, err := env.Program(a, popts...)
 			if err != nil {
 				ld.errf(rd.match.pos, "match: %v", err)
 				good = false
@@ -525,6 +676,7 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 				r.prg = prg
 				r.required = requiredFields(ld.schema, a.NativeRep())
 				r.guardAST = a.NativeRep()
+				r.native = compileNative(ld.schema, a.NativeRep(), ld.lists)
 			}
 		}
 		ok = ok && good
@@ -555,6 +707,10 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 		if a.field.v != "" {
 			if i, good := fieldOf(a.field, "aggregate field"); good {
 				agg.field = i
+				if k := ld.schema.fields[i].kind; a.typ.v == "value_sum" && k != KindInt && k != KindDouble {
+					ld.errf(a.field.pos, "value_sum field %s is %s, not a number", a.field.v, k)
+					ok = false
+				}
 			} else {
 				ok = false
 			}
@@ -583,6 +739,47 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 		return nil
 	}
 	return r
+}
+
+// maxFieldSize is the longest string or list value of a flow record the
+// static cost estimate assumes. Record strings are names, fingerprints and
+// truncated HTTP fields; lists are a few VLANs, ALPN ids or DNS answers.
+const maxFieldSize = 4096
+
+// costBounded reports whether the expression's worst-case cost, estimated
+// at load with fields of at most maxFieldSize, is within the cost limit.
+// Such a rule cannot exceed the limit (short of a pathologically long
+// field, which still costs linear time), so it runs without run-time cost
+// tracking, which otherwise doubles the cost of a small expression.
+// Comprehensions over lists and other unbounded work keep the tracking.
+func (ld *loader) costBounded(env *cel.Env, a *cel.Ast) bool {
+	est, err := env.EstimateCost(a, fieldSizes{})
+	return err == nil && est.Max <= ld.opts.CostLimit
+}
+
+// fieldSizes bounds field sizes and prices edgeward's functions for
+// cel's static cost estimate.
+type fieldSizes struct{}
+
+func (fieldSizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if len(n.Path()) == 0 {
+		return nil
+	}
+	switch n.Type().Kind() {
+	case types.StringKind, types.BytesKind, types.ListKind:
+		return &cost.SizeEstimate{Min: 0, Max: maxFieldSize}
+	}
+	return nil
+}
+
+func (fieldSizes) EstimateCallCost(function, _ string, _ *cost.AstNode, _ []cost.AstNode) *cost.CallEstimate {
+	switch function {
+	case "cidr_in", "dns_suffix_in", "asn_in", "oui_in", "in_list", "present", "local_hour":
+		// Hash probes bounded by the name's labels or the address's
+		// bucket; see rules/lists.
+		return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: 10}}
+	}
+	return nil
 }
 
 // prepareLists builds, for each list the expression passes to a list
@@ -803,7 +1000,7 @@ func requiredFields(s *Schema, a *celast.AST) []int {
 		case celast.CallKind:
 			c := e.AsCall()
 			switch c.FunctionName() {
-			case operators.LogicalOr, operators.Conditional, operators.NotStrictlyFalse, operators.OldNotStrictlyFalse:
+			case operators.LogicalOr, operators.Conditional, operators.NotStrictlyFalse, operators.OldNotStrictlyFalse, "present":
 				return
 			case operators.LogicalAnd:
 				// An error on one side can be absorbed by false on the other.

@@ -9,6 +9,7 @@ import (
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
 	"cel.dev/cel-go/interpreter"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,9 +41,13 @@ type Engine struct {
 	pending atomic.Pointer[Set]
 	act     activation
 	cand    bitset
+	hits    bitset // guard slots, scratch for candidates
 	keys    []func(*Input) (gkey, bool)
+	preds   []func(*Input) bool
 	matched []int
 	states  []*ruleState // per rule of set
+	// Scratch buffers for group, suppression and value keys.
+	gbuf, sbuf, vbuf []byte
 	// watermark is the latest event time seen; suppressions that end
 	// before it are closed.
 	watermark time.Time
@@ -98,9 +103,14 @@ func (e *Engine) install(set *Set, emit func(*Alert)) {
 	e.set, e.states = set, states
 	e.act = activation{set: set, vals: make([]ref.Val, len(set.schema.fields)), state: make([]uint8, len(set.schema.fields))}
 	e.cand = newBitset(len(set.rules))
+	e.hits = newBitset(set.index.nslots)
 	e.keys = e.keys[:0]
 	for _, fi := range set.index.fields {
 		e.keys = append(e.keys, set.schema.fields[fi.field].key())
+	}
+	e.preds = e.preds[:0]
+	for i := range set.index.preds {
+		e.preds = append(e.preds, set.index.preds[i].predicate(set.schema))
 	}
 	e.m.loaded.Set(float64(len(set.rules)))
 }
@@ -166,7 +176,7 @@ func (e *Engine) Evaluate(in *Input, emit func(*Alert)) {
 	}
 	set := e.set
 	e.act.reset(in)
-	set.index.candidates(in, e.keys, e.cand)
+	set.index.candidates(in, e.keys, e.preds, e.hits, e.cand)
 	e.matched = e.matched[:0]
 	e.cand.each(func(i int) {
 		if e.match(set.rules[i]) {
@@ -196,18 +206,24 @@ func (e *Engine) match(r *Rule) bool {
 	if r.prg == nil {
 		return false
 	}
-	for _, f := range r.required {
-		if _, ok := e.act.field(f); !ok {
+	if r.native != nil {
+		if r.native(e.act.in) != triTrue {
 			return false
 		}
-	}
-	out, _, err := r.prg.Eval(&e.act)
-	if err != nil {
-		e.states[r.idx].errors.Inc()
-		return false
-	}
-	if out != types.True {
-		return false
+	} else {
+		for _, f := range r.required {
+			if _, ok := e.act.field(f); !ok {
+				return false
+			}
+		}
+		out, _, err := r.prg.Eval(&e.act)
+		if err != nil {
+			e.states[r.idx].errors.Inc()
+			return false
+		}
+		if out != types.True {
+			return false
+		}
 	}
 	for i := range r.exceptions {
 		if e.excepted(&r.exceptions[i]) {
@@ -283,36 +299,90 @@ func (e *Engine) scheduleSweep(t time.Time) {
 	}
 }
 
-// groupKey renders the values of fields for a state key and the alert.
-func (e *Engine) groupKey(fields []int) (string, map[string]any) {
-	if len(fields) == 0 {
-		return "", nil
-	}
-	var b strings.Builder
-	g := make(map[string]any, len(fields))
+// appendKey appends the values of fields to buf as a state key: values
+// separated by NUL, an absent field as "\x01absent". It does not
+// allocate for string, int and IP fields, so looking a group up costs no
+// garbage.
+func (e *Engine) appendKey(buf []byte, fields []int) []byte {
 	for i, f := range fields {
 		if i > 0 {
-			b.WriteByte(0)
+			buf = append(buf, 0)
 		}
-		v, ok := e.act.field(f)
-		name := e.set.schema.fields[f].name
-		if !ok {
-			b.WriteString("\x01absent")
-			g[name] = nil
+		if b, ok, native := e.set.schema.fields[f].appendNative(buf, e.act.in); native {
+			if !ok {
+				b = append(b, "\x01absent"...)
+			}
+			buf = b
 			continue
 		}
-		nv := nativeValue(v)
-		g[name] = nv
-		switch x := nv.(type) {
-		case string:
-			b.WriteString(x)
-		case int64:
-			b.WriteString(strconv.FormatInt(x, 10))
-		default:
-			b.WriteString(strings.TrimSpace(strings.ReplaceAll(toString(nv), "\x00", "")))
+		v, ok := e.act.field(f)
+		if !ok {
+			buf = append(buf, "\x01absent"...)
+			continue
+		}
+		buf = appendValue(buf, v)
+	}
+	return buf
+}
+
+// appendNative appends the field's value as appendValue would, reading it
+// without boxing; native=false when the field has no native reader (then
+// the caller boxes it), ok=false when it is absent.
+func (f *field) appendNative(buf []byte, in *Input) (out []byte, ok, native bool) {
+	switch {
+	case f.leaf == nil && f.kind == KindString:
+		s, ok := f.strValue(in)
+		return append(buf, s...), ok, true
+	case f.leaf == nil && f.kind == KindInt, f.nat.int != nil:
+		k, ok := f.key()(in)
+		return strconv.AppendInt(buf, k.i, 10), ok, true
+	case f.nat.str != nil:
+		s, ok := f.strValue(in)
+		return append(buf, s...), ok, true
+	case f.nat.addr != nil:
+		p := f.base(in)
+		if p == nil {
+			return buf, false, true
+		}
+		a := f.nat.addr(p)
+		if !a.IsValid() {
+			return buf, false, true
+		}
+		return a.AppendTo(buf), true, true
+	}
+	return buf, false, false
+}
+
+// appendValue appends a field value's text: strings as they are, ints in
+// decimal, IPs in their usual form, anything else as toString renders its
+// native value (NULs removed).
+func appendValue(buf []byte, v ref.Val) []byte {
+	switch x := v.(type) {
+	case types.String:
+		return append(buf, x...)
+	case types.Int:
+		return strconv.AppendInt(buf, int64(x), 10)
+	case ext.IP:
+		return x.Addr.AppendTo(buf)
+	}
+	return append(buf, strings.TrimSpace(strings.ReplaceAll(toString(nativeValue(v)), "\x00", ""))...)
+}
+
+// groupValues is the values of fields by name, for an alert's group.
+func (e *Engine) groupValues(fields []int) map[string]any {
+	if len(fields) == 0 {
+		return nil
+	}
+	g := make(map[string]any, len(fields))
+	for _, f := range fields {
+		name := e.set.schema.fields[f].name
+		if v, ok := e.act.field(f); ok {
+			g[name] = nativeValue(v)
+		} else {
+			g[name] = nil
 		}
 	}
-	return b.String(), g
+	return g
 }
 
 func toString(v any) string {

@@ -2,31 +2,67 @@ package rules
 
 import (
 	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
 
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/edgeward/edgeward/rules/lists"
 )
 
 // Rules are indexed by cheap guards extracted at compile time, as Falco
-// indexes rules by event type and Suricata by prefilter patterns: a
-// top-level conjunct `field == constant` or `field in [constants]` on a
-// string or int field means the rule can only match flows whose field has
-// one of those values. Per flow the engine looks each indexed field up once
-// and evaluates only the rules whose guard admits it, plus the unguarded
-// rules.
+// indexes rules by event type and Suricata by prefilter patterns. A guard
+// is a condition the rule cannot match without, checked natively per flow
+// instead of through CEL:
+//
+//   - an equality: a top-level conjunct `field == constant`, `field in
+//     [constants]`, a bare bool field, or `in_list(field, list)` /
+//     `asn_in(field, list)` with a list of at most maxExpandedList entries
+//     (its entries are the constants);
+//   - a list function: `cidr_in(field, list)`, `dns_suffix_in(field,
+//     list)`, `oui_in(field, list)` (and in_list/asn_in on longer lists),
+//     evaluated once per flow for every rule that uses it;
+//   - a comparison of two string, int or bool fields (`sensor.site !=
+//     device.assigned_site`), evaluated natively;
+//   - a disjunction `a || b` whose every side has a guard: admitted when
+//     any side's guard admits the flow.
+//
+// Every guarded conjunct of a rule's top-level conjunction gets a slot;
+// per flow the engine looks each indexed field up once and runs each list
+// function once, setting the slots they admit, and evaluates only the
+// rules whose slots are all set, plus the unguarded ones. A conjunction
+// nested inside a disjunction contributes its most selective guard (the
+// one on the field with the most distinct guard values across the set).
 
-// gkey is a guard value: a string or an int.
+// maxExpandedList is the longest list whose entries become equality guard
+// values; longer lists are checked by their lookup structure instead.
+const maxExpandedList = 1024
+
+// predicateScore ranks a list-function or bool-flag guard against
+// equality guards when a nested conjunction picks one, which rank by the
+// number of distinct guard values of their field across the set: it beats
+// proto and direction, loses to ports and app ids.
+const predicateScore = 8
+
+// gkey is a guard value: a string, or an int (bools are 0 and 1).
 type gkey struct {
 	s     string
 	i     int64
 	isInt bool
 }
 
-type guard struct {
+// atom is one guard: the field equals one of values, the list function
+// fn is true on it, or (fn "==" or "!=") it compares so with field2.
+type atom struct {
 	field  int
 	values []gkey
+	fn     string
+	list   *List
+	field2 int
+	empty  bool // a list function on an empty list: admits nothing
 }
 
 // bitset is a set of rule indexes.
@@ -51,202 +87,710 @@ func (b bitset) each(f func(int)) {
 	}
 }
 
+// Index bitsets are over slots: each guarded top-level conjunct of a rule
+// has one, and a rule is a candidate when all of its slots are set.
+
 type fieldIndex struct {
 	field int
 	byVal map[gkey]bitset
+	// one and oneSet hold byVal's only entry when it has one (a bool
+	// flag, a single app id), compared without hashing.
+	one    gkey
+	oneSet bitset
+}
+
+// predIndex is one list function on one field (or one comparison of two
+// fields) and the slots it sets.
+type predIndex struct {
+	field  int
+	fn     string
+	list   *List
+	field2 int
+	rules  bitset // slots
+}
+
+// suffixIndex checks one string field against the suffix lists of
+// several dns_suffix_in guards in one walk of its labels.
+type suffixIndex struct {
+	f     *field
+	field int
+	sets  *lists.SuffixSets
+	lists []*List
+	rules []bitset // per list
+}
+
+// ruleSlots are a guarded rule's slots: bits mask of word.
+type ruleSlots struct {
+	rule int
+	word int
+	mask uint64
 }
 
 type guardIndex struct {
-	always bitset // rules without an indexed guard
-	fields []fieldIndex
-	n      int
+	always   bitset // rules without a guard
+	fields   []fieldIndex
+	preds    []predIndex
+	suffixes []suffixIndex
+	guarded  []ruleSlots
+	nslots   int
+	n        int
+	desc     map[int][]string // per rule: its conjuncts' guards, for Guards
 }
 
-// extractGuards finds the guards among the top-level conjuncts.
-func extractGuards(s *Schema, a *celast.AST) []guard {
-	if a == nil {
-		return nil
-	}
-	refs := a.ReferenceMap()
-	fieldOf := func(e celast.Expr) (int, bool) {
-		r, ok := refs[e.ID()]
-		if !ok || r.Value != nil {
-			return 0, false
-		}
-		f, i, found := s.lookup(r.Name)
-		if !found || f.key() == nil {
-			return 0, false
-		}
-		return i, true
-	}
-	litOf := func(e celast.Expr) (gkey, bool) {
-		if e.Kind() != celast.LiteralKind {
-			return gkey{}, false
-		}
-		return keyOfVal(e.AsLiteral())
-	}
-	var out []guard
-	var conj func(e celast.Expr)
-	conj = func(e celast.Expr) {
-		if e.Kind() != celast.CallKind {
-			return
-		}
-		c := e.AsCall()
-		args := c.Args()
-		switch c.FunctionName() {
-		case operators.LogicalAnd:
-			for _, arg := range args {
-				conj(arg)
-			}
-		case operators.Equals:
-			if len(args) != 2 {
-				return
-			}
-			for _, pair := range [][2]celast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
-				if f, ok := fieldOf(pair[0]); ok {
-					if k, ok := litOf(pair[1]); ok && k.isInt == (s.fields[f].kind == KindInt) {
-						out = append(out, guard{f, []gkey{k}})
-						return
-					}
-				}
-			}
-		case operators.In:
-			if len(args) != 2 || args[1].Kind() != celast.ListKind {
-				return
-			}
-			f, ok := fieldOf(args[0])
-			if !ok {
-				return
-			}
-			var ks []gkey
-			for _, el := range args[1].AsList().Elements() {
-				k, ok := litOf(el)
-				if !ok || k.isInt != (s.fields[f].kind == KindInt) {
-					return
-				}
-				ks = append(ks, k)
-			}
-			if len(ks) > 0 {
-				out = append(out, guard{f, ks})
-			}
-		}
-	}
-	conj(a.Expr())
-	return out
+// guardExtractor finds guards in a rule's checked AST.
+type guardExtractor struct {
+	s        *Schema
+	refs     map[int64]*celast.ReferenceInfo
+	lists    map[string]*List
+	distinct map[int]int // distinct equality guard values per field
 }
 
-func keyOfVal(v ref.Val) (gkey, bool) {
-	switch x := v.(type) {
+func (g *guardExtractor) fieldOf(e celast.Expr) (int, bool) {
+	r, ok := g.refs[e.ID()]
+	if !ok || r.Value != nil {
+		return 0, false
+	}
+	_, i, found := g.s.lookup(r.Name)
+	return i, found
+}
+
+// literal converts a CEL constant to a guard value of the field's kind.
+func literal(k Kind, e celast.Expr) (gkey, bool) {
+	if e.Kind() != celast.LiteralKind {
+		return gkey{}, false
+	}
+	switch x := e.AsLiteral().(type) {
 	case types.String:
-		return gkey{s: string(x)}, true
+		return gkey{s: string(x)}, k == KindString
 	case types.Int:
-		return gkey{i: int64(x), isInt: true}, true
+		return gkey{i: int64(x), isInt: true}, k == KindInt
 	case types.Uint:
-		return gkey{i: int64(x), isInt: true}, true
+		return gkey{i: int64(x), isInt: true}, k == KindInt
+	case types.Bool:
+		return boolKey(bool(x)), k == KindBool
 	}
 	return gkey{}, false
 }
 
-// buildIndex picks for each rule the guard on the most selective field:
-// the field with the most distinct guard values across the set (ports
-// before protocols).
+func boolKey(b bool) gkey {
+	if b {
+		return gkey{i: 1, isInt: true}
+	}
+	return gkey{isInt: true}
+}
+
+// alts returns the guards of e, any one of which must admit a flow for e
+// to be true, or ok=false when e has none.
+func (g *guardExtractor) alts(e celast.Expr) ([]atom, bool) {
+	switch e.Kind() {
+	case celast.IdentKind, celast.SelectKind:
+		if f, ok := g.fieldOf(e); ok && g.s.fields[f].kind == KindBool && g.s.fields[f].keyable() {
+			return []atom{{field: f, values: []gkey{boolKey(true)}}}, true
+		}
+		return nil, false
+	case celast.CallKind:
+	default:
+		return nil, false
+	}
+	c := e.AsCall()
+	args := c.Args()
+	switch fn := c.FunctionName(); fn {
+	case operators.LogicalAnd:
+		var best []atom
+		bestScore := -1
+		for _, arg := range args {
+			if as, ok := g.alts(arg); ok {
+				if sc := g.score(as); sc > bestScore {
+					best, bestScore = as, sc
+				}
+			}
+		}
+		return best, best != nil
+	case operators.LogicalOr:
+		var all []atom
+		for _, arg := range args {
+			as, ok := g.alts(arg)
+			if !ok {
+				return nil, false
+			}
+			all = append(all, as...)
+		}
+		return all, true
+	case operators.Equals, operators.NotEquals:
+		if len(args) != 2 {
+			return nil, false
+		}
+		// Two fields compared: checked natively.
+		if f1, ok := g.fieldOf(args[0]); ok && g.s.fields[f1].keyable() {
+			if f2, ok := g.fieldOf(args[1]); ok && g.s.fields[f2].keyable() && g.s.fields[f1].kind == g.s.fields[f2].kind {
+				op := "=="
+				if fn == operators.NotEquals {
+					op = "!="
+				}
+				return []atom{{field: f1, fn: op, field2: f2}}, true
+			}
+		}
+		if fn == operators.NotEquals {
+			return nil, false
+		}
+		for _, pair := range [][2]celast.Expr{{args[0], args[1]}, {args[1], args[0]}} {
+			if f, ok := g.fieldOf(pair[0]); ok && g.s.fields[f].keyable() {
+				if k, ok := literal(g.s.fields[f].kind, pair[1]); ok {
+					return []atom{{field: f, values: []gkey{k}}}, true
+				}
+			}
+		}
+	case operators.In:
+		if len(args) != 2 || args[1].Kind() != celast.ListKind {
+			return nil, false
+		}
+		f, ok := g.fieldOf(args[0])
+		if !ok || !g.s.fields[f].keyable() {
+			return nil, false
+		}
+		var ks []gkey
+		for _, el := range args[1].AsList().Elements() {
+			k, ok := literal(g.s.fields[f].kind, el)
+			if !ok {
+				return nil, false
+			}
+			ks = append(ks, k)
+		}
+		return []atom{{field: f, values: ks}}, len(ks) > 0
+	case "in_list", "asn_in", "cidr_in", "dns_suffix_in", "oui_in":
+		if len(args) != 2 || args[1].Kind() != celast.IdentKind {
+			return nil, false
+		}
+		f, ok := g.fieldOf(args[0])
+		lst := g.lists[args[1].AsIdent()]
+		if !ok || lst == nil {
+			return nil, false
+		}
+		return g.listAtom(fn, f, lst)
+	}
+	return nil, false
+}
+
+// listAtom is the guard of a list function on field f.
+func (g *guardExtractor) listAtom(fn string, f int, lst *List) ([]atom, bool) {
+	fd := &g.s.fields[f]
+	if len(lst.entries) == 0 {
+		// An empty list matches nothing: the guard admits no flow.
+		return []atom{{field: f, fn: fn, list: lst, empty: true}}, true
+	}
+	switch fn {
+	case "in_list":
+		if fd.kind != KindString || lst.strings == nil {
+			return nil, false
+		}
+		if len(lst.entries) <= maxExpandedList && fd.keyable() && fd.nat.mac == nil {
+			var ks []gkey
+			for _, e := range lst.entries {
+				ks = append(ks, gkey{s: e.Value})
+			}
+			return []atom{{field: f, values: ks}}, true
+		}
+	case "asn_in":
+		if fd.kind != KindInt || lst.numbers == nil {
+			return nil, false
+		}
+		if len(lst.entries) <= maxExpandedList && fd.keyable() {
+			var ks []gkey
+			for _, x := range lst.numbers.Values() {
+				ks = append(ks, gkey{i: int64(x), isInt: true})
+			}
+			return []atom{{field: f, values: ks}}, true
+		}
+	case "cidr_in":
+		if fd.nat.addr == nil || lst.prefixes == nil {
+			return nil, false
+		}
+	case "dns_suffix_in":
+		if fd.kind != KindString || lst.suffixes == nil {
+			return nil, false
+		}
+	case "oui_in":
+		if fd.kind != KindString || lst.ouis == nil {
+			return nil, false
+		}
+	}
+	if fd.predicate(fn, lst) == nil {
+		return nil, false
+	}
+	return []atom{{field: f, fn: fn, list: lst}}, true
+}
+
+// conjuncts flattens the top-level conjunction of e.
+func conjuncts(e celast.Expr, out []celast.Expr) []celast.Expr {
+	if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+		for _, arg := range e.AsCall().Args() {
+			out = conjuncts(arg, out)
+		}
+		return out
+	}
+	return append(out, e)
+}
+
+// describe names a guard: "app=anydesk", "cidr_in(dst.ip, nets)",
+// "sensor.site != device.assigned_site"; one name per value.
+func (s *Schema) describe(a atom) []string {
+	name := s.fields[a.field].name
+	switch {
+	case a.empty:
+		return []string{a.fn + "(" + name + ", " + a.list.name + ") (empty list)"}
+	case a.list != nil:
+		return []string{a.fn + "(" + name + ", " + a.list.name + ")"}
+	case a.fn != "":
+		return []string{name + " " + a.fn + " " + s.fields[a.field2].name}
+	}
+	var out []string
+	for _, v := range a.values {
+		val := v.s
+		if v.isInt {
+			val = strconv.FormatInt(v.i, 10)
+		}
+		out = append(out, name+"="+val)
+	}
+	return out
+}
+
+// score ranks a set of alternative guards by its weakest member.
+func (g *guardExtractor) score(as []atom) int {
+	sc := -1
+	for _, a := range as {
+		if a.empty {
+			continue // admits nothing
+		}
+		// A list function or a bool flag (only ever guarded as true or
+		// false) is scored as fairly selective.
+		x := predicateScore
+		if a.fn == "" && g.s.fields[a.field].kind != KindBool {
+			x = g.distinct[a.field]
+		}
+		if sc < 0 || x < sc {
+			sc = x
+		}
+	}
+	if sc < 0 {
+		return 1 << 30 // admits nothing at all
+	}
+	return sc
+}
+
+// buildIndex finds each rule's guarded conjuncts and indexes their guards
+// by slot.
 func buildIndex(set *Set) guardIndex {
 	n := len(set.rules)
 	ix := guardIndex{always: newBitset(n), n: n}
-	guards := make([][]guard, n)
+	g := &guardExtractor{s: set.schema, lists: map[string]*List{}}
+	for name, v := range set.listVals {
+		g.lists[name] = listArg(v)
+	}
+	// Distinct values per field, over every equality guard of the set.
 	distinct := map[int]map[gkey]bool{}
-	for i, r := range set.rules {
-		guards[i] = extractGuards(set.schema, r.guardAST)
-		for _, g := range guards[i] {
-			if distinct[g.field] == nil {
-				distinct[g.field] = map[gkey]bool{}
+	g.distinct = map[int]int{}
+	var walk func(e celast.Expr)
+	walk = func(e celast.Expr) {
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		c := e.AsCall()
+		if fn := c.FunctionName(); fn == operators.LogicalAnd || fn == operators.LogicalOr {
+			for _, arg := range c.Args() {
+				walk(arg)
 			}
-			for _, v := range g.values {
-				distinct[g.field][v] = true
+			return
+		}
+		if as, ok := g.alts(e); ok {
+			for _, a := range as {
+				if distinct[a.field] == nil {
+					distinct[a.field] = map[gkey]bool{}
+				}
+				for _, v := range a.values {
+					distinct[a.field][v] = true
+				}
 			}
 		}
 	}
-	byField := map[int]int{}
+	for _, r := range set.rules {
+		if r.guardAST != nil {
+			g.refs = r.guardAST.ReferenceMap()
+			walk(r.guardAST.Expr())
+		}
+	}
+	for f, vs := range distinct {
+		g.distinct[f] = len(vs)
+	}
+	// Each rule's guarded top-level conjuncts, and their slots: a rule's
+	// slots are consecutive and never straddle a bitset word, so one mask
+	// test admits it.
+	type guarded struct {
+		rule  int
+		conj  [][]atom
+		start int
+	}
+	var gs []guarded
+	ix.desc = map[int][]string{}
 	for i, r := range set.rules {
 		if !r.Enabled {
 			continue
 		}
-		if r.prg == nil || len(guards[i]) == 0 {
+		var conj [][]atom
+		if r.prg != nil && r.guardAST != nil {
+			g.refs = r.guardAST.ReferenceMap()
+			for _, c := range conjuncts(r.guardAST.Expr(), nil) {
+				if as, ok := g.alts(c); ok && len(conj) < 64 {
+					conj = append(conj, as)
+				}
+			}
+		}
+		if len(conj) == 0 {
 			ix.always.set(i)
+			ix.desc[i] = []string{"always"}
 			continue
 		}
-		best := guards[i][0]
-		for _, g := range guards[i][1:] {
-			if len(distinct[g.field]) > len(distinct[best.field]) {
-				best = g
-			}
+		if w := ix.nslots % 64; w+len(conj) > 64 {
+			ix.nslots += 64 - w
 		}
-		j, ok := byField[best.field]
-		if !ok {
-			j = len(ix.fields)
-			byField[best.field] = j
-			ix.fields = append(ix.fields, fieldIndex{field: best.field, byVal: map[gkey]bitset{}})
-		}
-		for _, v := range best.values {
-			b := ix.fields[j].byVal[v]
-			if b == nil {
-				b = newBitset(n)
-				ix.fields[j].byVal[v] = b
+		gs = append(gs, guarded{rule: i, conj: conj, start: ix.nslots})
+		ix.nslots += len(conj)
+		for _, as := range conj {
+			var names []string
+			for _, a := range as {
+				names = append(names, set.schema.describe(a)...)
 			}
-			b.set(i)
+			slices.Sort(names)
+			ix.desc[i] = append(ix.desc[i], strings.Join(slices.Compact(names), " | "))
 		}
 	}
+	byField := map[int]int{}
+	type predKey struct {
+		field  int
+		fn     string
+		list   *List
+		field2 int
+	}
+	byPred := map[predKey]int{}
+	for _, gr := range gs {
+		k := len(gr.conj)
+		mask := ^uint64(0)
+		if k < 64 {
+			mask = (1<<k - 1)
+		}
+		ix.guarded = append(ix.guarded, ruleSlots{rule: gr.rule, word: gr.start / 64, mask: mask << (gr.start % 64)})
+		for c, as := range gr.conj {
+			slot := gr.start + c
+			for _, a := range as {
+				switch {
+				case a.empty:
+					// admits nothing
+				case a.fn != "":
+					pk := predKey{a.field, a.fn, a.list, a.field2}
+					j, seen := byPred[pk]
+					if !seen {
+						j = len(ix.preds)
+						byPred[pk] = j
+						ix.preds = append(ix.preds, predIndex{field: a.field, fn: a.fn, list: a.list, field2: a.field2, rules: newBitset(ix.nslots)})
+					}
+					ix.preds[j].rules.set(slot)
+				default:
+					j, seen := byField[a.field]
+					if !seen {
+						j = len(ix.fields)
+						byField[a.field] = j
+						ix.fields = append(ix.fields, fieldIndex{field: a.field, byVal: map[gkey]bitset{}})
+					}
+					for _, v := range a.values {
+						b := ix.fields[j].byVal[v]
+						if b == nil {
+							b = newBitset(ix.nslots)
+							ix.fields[j].byVal[v] = b
+						}
+						b.set(slot)
+					}
+				}
+			}
+		}
+	}
+	for j := range ix.fields {
+		if fi := &ix.fields[j]; len(fi.byVal) == 1 {
+			for k, b := range fi.byVal {
+				fi.one, fi.oneSet = k, b
+			}
+		}
+	}
+	ix.mergeSuffixes(set.schema)
 	return ix
 }
 
-// key reads a string or int field natively, for guard lookups; nil for
-// other kinds.
+// mergeSuffixes turns the dns_suffix_in guards of a field that has
+// several into one suffixIndex, so a flow's name is walked once.
+func (ix *guardIndex) mergeSuffixes(s *Schema) {
+	byField := map[int][]int{}
+	for j, p := range ix.preds {
+		if p.fn == "dns_suffix_in" {
+			byField[p.field] = append(byField[p.field], j)
+		}
+	}
+	drop := map[int]bool{}
+	for f, js := range byField {
+		if len(js) < 2 || len(js) > 64 {
+			continue
+		}
+		sx := suffixIndex{f: &s.fields[f], field: f}
+		var sets []*lists.Suffixes
+		for _, j := range js {
+			sets = append(sets, ix.preds[j].list.suffixes)
+			sx.lists = append(sx.lists, ix.preds[j].list)
+			sx.rules = append(sx.rules, ix.preds[j].rules)
+			drop[j] = true
+		}
+		sx.sets = lists.NewSuffixSets(sets)
+		ix.suffixes = append(ix.suffixes, sx)
+	}
+	if len(drop) == 0 {
+		return
+	}
+	kept := ix.preds[:0]
+	for j, p := range ix.preds {
+		if !drop[j] {
+			kept = append(kept, p)
+		}
+	}
+	ix.preds = kept
+	slices.SortFunc(ix.suffixes, func(a, b suffixIndex) int { return a.field - b.field })
+}
+
+// keyable reports whether the field can be read natively as a guard key.
+func (f *field) keyable() bool {
+	if f.leaf == nil {
+		return f.kind == KindString || f.kind == KindInt || f.kind == KindBool
+	}
+	return f.nat.str != nil || f.nat.int != nil || f.nat.bool != nil
+}
+
+// key reads a string, int or bool field natively, for guard lookups; nil
+// for other kinds.
 func (f *field) key() func(in *Input) (gkey, bool) {
+	if !f.keyable() {
+		return nil
+	}
+	if f.leaf == nil {
+		kind := f.kind
+		return func(in *Input) (gkey, bool) {
+			if f.slot >= len(in.extra) || !in.extra[f.slot].set {
+				return gkey{}, false
+			}
+			x := &in.extra[f.slot]
+			switch kind {
+			case KindString:
+				return gkey{s: x.s}, true
+			case KindBool:
+				return boolKey(x.i != 0), true
+			}
+			return gkey{i: x.i, isInt: true}, true
+		}
+	}
+	nat := f.nat
 	switch {
-	case f.leaf == nil && f.kind == KindString:
-		return func(in *Input) (gkey, bool) {
-			if f.slot >= len(in.extra) || !in.extra[f.slot].set {
-				return gkey{}, false
-			}
-			return gkey{s: in.extra[f.slot].s}, true
-		}
-	case f.leaf == nil && f.kind == KindInt:
-		return func(in *Input) (gkey, bool) {
-			if f.slot >= len(in.extra) || !in.extra[f.slot].set {
-				return gkey{}, false
-			}
-			return gkey{i: in.extra[f.slot].i, isInt: true}, true
-		}
-	case f.str != nil:
+	case nat.str != nil:
 		return func(in *Input) (gkey, bool) {
 			p := f.base(in)
 			if p == nil {
 				return gkey{}, false
 			}
-			return gkey{s: f.str(p)}, true
+			s := nat.str(p)
+			return gkey{s: s}, !nat.omit || s != ""
 		}
-	case f.int != nil:
+	case nat.int != nil:
 		return func(in *Input) (gkey, bool) {
 			p := f.base(in)
 			if p == nil {
 				return gkey{}, false
 			}
-			return gkey{i: f.int(p), isInt: true}, true
+			x := nat.int(p)
+			return gkey{i: x, isInt: true}, !nat.omit || x != 0
+		}
+	default:
+		return func(in *Input) (gkey, bool) {
+			p := f.base(in)
+			if p == nil {
+				return gkey{}, false
+			}
+			b := nat.bool(p)
+			return boolKey(b), !nat.omit || b
+		}
+	}
+}
+
+// strValue reads a string field natively; ok=false when absent.
+func (f *field) strValue(in *Input) (string, bool) {
+	if f.leaf == nil {
+		if f.kind != KindString || f.slot >= len(in.extra) || !in.extra[f.slot].set {
+			return "", false
+		}
+		return in.extra[f.slot].s, true
+	}
+	p := f.base(in)
+	if p == nil || f.nat.str == nil {
+		return "", false
+	}
+	s := f.nat.str(p)
+	return s, !f.nat.omit || s != ""
+}
+
+// predicate returns the native test of list function fn on the field, or
+// nil when the field cannot be read natively for it.
+func (f *field) predicate(fn string, lst *List) func(*Input) bool {
+	switch fn {
+	case "cidr_in":
+		if f.nat.addr == nil || lst.prefixes == nil {
+			return nil
+		}
+		return func(in *Input) bool {
+			p := f.base(in)
+			if p == nil {
+				return false
+			}
+			a := f.nat.addr(p)
+			return a.IsValid() && lst.prefixes.Contains(a)
+		}
+	case "oui_in":
+		if lst.ouis == nil {
+			return nil
+		}
+		if f.nat.mac != nil {
+			return func(in *Input) bool {
+				p := f.base(in)
+				if p == nil {
+					return false
+				}
+				m := f.nat.mac(p)
+				return !m.IsZero() && lst.ouis.ContainsMAC(m)
+			}
+		}
+		return f.strPredicate(lst.ouis.Contains)
+	case "dns_suffix_in":
+		if lst.suffixes == nil {
+			return nil
+		}
+		return f.strPredicate(lst.suffixes.Match)
+	case "in_list":
+		if lst.strings == nil {
+			return nil
+		}
+		if f.nat.mac != nil { // a MAC in its text form, aa:bb:cc:dd:ee:ff
+			return func(in *Input) bool {
+				p := f.base(in)
+				if p == nil {
+					return false
+				}
+				var buf [17]byte
+				b, _ := f.nat.mac(p).AppendText(buf[:0])
+				return lst.strings.ContainsBytes(b)
+			}
+		}
+		return f.strPredicate(lst.strings.Contains)
+	case "asn_in":
+		if lst.numbers == nil || f.kind != KindInt {
+			return nil
+		}
+		read := f.key()
+		if read == nil {
+			return nil
+		}
+		return func(in *Input) bool {
+			k, ok := read(in)
+			return ok && k.i >= 0 && lst.numbers.Contains(uint64(k.i))
 		}
 	}
 	return nil
 }
 
-// candidates fills out with the rules to evaluate for in.
-func (ix *guardIndex) candidates(in *Input, keys []func(*Input) (gkey, bool), out bitset) {
-	copy(out, ix.always)
+func (f *field) strPredicate(test func(string) bool) func(*Input) bool {
+	if f.kind != KindString || (f.leaf != nil && f.nat.str == nil) {
+		return nil
+	}
+	return func(in *Input) bool {
+		s, ok := f.strValue(in)
+		return ok && test(s)
+	}
+}
+
+// predicate returns the native test of a list function or field
+// comparison guard.
+func (p *predIndex) predicate(s *Schema) func(*Input) bool {
+	if p.list != nil {
+		return s.fields[p.field].predicate(p.fn, p.list)
+	}
+	a, b := s.fields[p.field].key(), s.fields[p.field2].key()
+	if p.fn == "==" {
+		return func(in *Input) bool {
+			x, ok1 := a(in)
+			y, ok2 := b(in)
+			return ok1 && ok2 && x == y
+		}
+	}
+	return func(in *Input) bool {
+		x, ok1 := a(in)
+		y, ok2 := b(in)
+		return ok1 && ok2 && x != y
+	}
+}
+
+// candidates fills out with the rules to evaluate for in; hits is
+// scratch space of nslots bits.
+func (ix *guardIndex) candidates(in *Input, keys []func(*Input) (gkey, bool), preds []func(*Input) bool, hits, out bitset) {
+	clear(hits)
 	for j := range ix.fields {
 		k, ok := keys[j](in)
 		if !ok {
 			continue
 		}
-		if b := ix.fields[j].byVal[k]; b != nil {
-			out.or(b)
+		fi := &ix.fields[j]
+		if fi.oneSet != nil {
+			if k == fi.one {
+				hits.or(fi.oneSet)
+			}
+			continue
+		}
+		if b := fi.byVal[k]; b != nil {
+			hits.or(b)
 		}
 	}
+	for j := range ix.preds {
+		if preds[j](in) {
+			hits.or(ix.preds[j].rules)
+		}
+	}
+	for j := range ix.suffixes {
+		sx := &ix.suffixes[j]
+		name, ok := sx.f.strValue(in)
+		if !ok {
+			continue
+		}
+		for m := sx.sets.Match(name); m != 0; m &= m - 1 {
+			hits.or(sx.rules[bits.TrailingZeros64(m)])
+		}
+	}
+	copy(out, ix.always)
+	for _, g := range ix.guarded {
+		if hits[g.word]&g.mask == g.mask {
+			out.set(g.rule)
+		}
+	}
+}
+
+// Guards describes how the engine indexes each enabled rule, for tooling
+// and tests: per rule id, one entry per guarded top-level conjunct, each
+// the guards any one of which admits a flow ("app=anydesk | app=ngrok",
+// "cidr_in(dst.ip, nets)", "sensor.site != device.assigned_site"). A rule
+// is evaluated only on flows every entry admits; ["always"] is a rule
+// evaluated on every flow.
+func (s *Set) Guards() map[string][]string {
+	out := map[string][]string{}
+	for i, d := range s.index.desc {
+		out[s.rules[i].ID] = d
+	}
+	return out
 }

@@ -3,7 +3,9 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -123,6 +125,7 @@ type aggregateDef struct {
 	field     str
 	gte       int
 	condPos   pos
+	condVal   []*ast.MappingValueNode // gte/gt, checked once the type is known
 	rules     []str
 	ordered   bool
 	pos
@@ -159,13 +162,48 @@ type ruleDef struct {
 	output      []str
 	tests       []testDef
 	source      []byte // the item's text, to tell an unchanged rule on reload
+	layer       int
 }
 
 type fileDefs struct {
 	path   string
+	layer  int   // layerBuiltin or layerUser
+	fsys   fs.FS // the built-in pack, for its list files; nil: the disk
 	rules  []*ruleDef
 	lists  []*listDef
 	macros []*macroDef
+}
+
+// Layers of a set: user files load after the built-in pack and replace its
+// rules, lists and macros of the same name.
+const (
+	layerBuiltin = iota
+	layerUser
+)
+
+// BuiltinPrefix starts the names of files read from Options.Builtin in
+// diagnostics, test results and Set.Files: "builtin:remote_access.yml".
+const BuiltinPrefix = "builtin:"
+
+// builtinFiles lists the rule files at the root of fsys (its *.yml and
+// *.yaml, dot-files skipped), sorted.
+func builtinFiles(fsys fs.FS) ([]string, Diagnostics) {
+	ents, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, Diagnostics{{File: BuiltinPrefix, Message: "reading the built-in rules: " + err.Error()}}
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); !e.IsDir() && isRuleFile(n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func isRuleFile(name string) bool {
+	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
 }
 
 // expandPaths turns files and directories (their *.yaml and *.yml, not
@@ -189,7 +227,7 @@ func expandPaths(paths []string) ([]string, Diagnostics) {
 			continue
 		}
 		for _, e := range ents {
-			if n := e.Name(); !e.IsDir() && !strings.HasPrefix(n, ".") && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			if n := e.Name(); !e.IsDir() && isRuleFile(n) {
 				out = append(out, filepath.Join(p, n))
 			}
 		}
@@ -699,8 +737,9 @@ func (p *fileParser) exceptions(n ast.Node) []exceptionDef {
 }
 
 const (
-	maxThreshold = 100000
-	maxWindow    = 7 * 24 * time.Hour
+	maxThreshold    = 100000
+	maxSumThreshold = 1 << 50 // value_sum: bytes over a week fit
+	maxWindow       = 7 * 24 * time.Hour
 )
 
 func (p *fileParser) aggregate(n ast.Node) *aggregateDef {
@@ -715,9 +754,9 @@ func (p *fileParser) aggregate(n ast.Node) *aggregateDef {
 		case "type":
 			if s, ok := p.scalar(v, "aggregate type"); ok {
 				switch s.v {
-				case "event_count", "value_count", "temporal":
+				case "event_count", "value_count", "value_sum", "temporal":
 				default:
-					p.errf(v, "aggregate type %q: want event_count, value_count or temporal", s.v)
+					p.errf(v, "aggregate type %q: want event_count, value_count, value_sum or temporal", s.v)
 				}
 				a.typ = s
 			}
@@ -738,17 +777,30 @@ func (p *fileParser) aggregate(n ast.Node) *aggregateDef {
 				continue
 			}
 			for _, c := range ckvs {
-				x := p.integer(c.Value, keyOf(c))
-				if keyOf(c) == "gt" {
-					x++
-				}
-				a.gte = x
+				a.condVal = append(a.condVal, c)
 			}
 		case "rules":
 			a.rules = p.stringList(v, "rules")
 		case "ordered":
 			a.ordered = p.boolean(v, "ordered")
 		}
+	}
+	// The condition's limit depends on the type: counts are kept one entry
+	// per event, a sum is not.
+	limit := int64(maxThreshold)
+	if a.typ.v == "value_sum" {
+		limit = maxSumThreshold
+	}
+	for _, c := range a.condVal {
+		x, ok := intValue(c.Value)
+		if !ok || x < 1 || x > limit {
+			p.errf(c.Value, "%s must be an integer from 1 to %d", keyOf(c), limit)
+			continue
+		}
+		if keyOf(c) == "gt" {
+			x++
+		}
+		a.gte = int(x)
 	}
 	switch a.typ.v {
 	case "":
@@ -768,8 +820,8 @@ func (p *fileParser) aggregate(n ast.Node) *aggregateDef {
 		if len(a.rules) > 0 {
 			p.errf(n, "%s aggregate counts this rule's matches; rules is for temporal", a.typ.v)
 		}
-		if a.typ.v == "value_count" && a.field.v == "" {
-			p.errf(n, "value_count aggregate needs a field")
+		if (a.typ.v == "value_count" || a.typ.v == "value_sum") && a.field.v == "" {
+			p.errf(n, "%s aggregate needs a field", a.typ.v)
 		}
 		if a.typ.v == "event_count" && a.field.v != "" {
 			p.errf(n, "event_count aggregate takes no field")
@@ -867,14 +919,20 @@ func (p *fileParser) tests(n ast.Node) []testDef {
 	return out
 }
 
-// readList loads a list file relative to the rule file's directory.
-func readListFile(ruleFile, name string) (string, []byte, error) {
-	path := name
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(ruleFile), name)
+// readListFile loads a list file relative to the rule file's directory
+// (for the built-in pack, inside its file system).
+func readListFile(fd *fileDefs, name string) (string, []byte, error) {
+	if fd.fsys != nil {
+		p := path.Join(path.Dir(strings.TrimPrefix(fd.path, BuiltinPrefix)), name)
+		b, err := fs.ReadFile(fd.fsys, p)
+		return BuiltinPrefix + p, b, err
 	}
-	b, err := os.ReadFile(path)
-	return path, b, err
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(filepath.Dir(fd.path), name)
+	}
+	b, err := os.ReadFile(p)
+	return p, b, err
 }
 
 func intValue(n ast.Node) (int64, bool) {

@@ -15,13 +15,22 @@ import (
 
 // TestResult is the outcome of one in-file rule test.
 type TestResult struct {
-	Rule    string
-	Name    string
-	File    string
-	Line    int
-	Col     int
+	Rule string
+	Name string
+	File string
+	Line int
+	Col  int
+	// Expect is what the test expects: "match" or "no_match" for a
+	// one-flow test, "alerts: N" for a sequence.
+	Expect  string
 	Pass    bool
 	Message string // why it failed
+}
+
+// Positive reports whether the test expects the rule to fire: a match,
+// or at least one alert.
+func (r TestResult) Positive() bool {
+	return r.Expect == "match" || strings.HasPrefix(r.Expect, "alerts: ") && r.Expect != "alerts: 0"
 }
 
 func (r TestResult) String() string {
@@ -37,23 +46,50 @@ var testBase = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Test loads the rules and runs every rule's tests. A set that does not
 // load returns its Diagnostics as the error.
+//
+// With opts.Builtin and paths, the built-in rules the paths do not replace
+// are tested against the built-in pack as shipped, since their tests
+// describe its lists and macros, not the user's replacements of them; the
+// rules of the paths are tested against the merged set.
 func Test(paths []string, opts Options) ([]TestResult, error) {
 	set, err := Load(paths, opts)
 	if err != nil {
 		return nil, err
 	}
-	return set.RunTests(), nil
+	if opts.Builtin == nil || len(paths) == 0 {
+		return set.RunTests(), nil
+	}
+	shipped, err := Load(nil, opts)
+	if err != nil {
+		return nil, err
+	}
+	kept := func(rd *ruleDef) bool {
+		r := set.byID[rd.id.v]
+		return r != nil && set.defs[r.idx].layer == layerBuiltin
+	}
+	out := shipped.runTests(kept)
+	return append(out, set.runTests(func(rd *ruleDef) bool { return rd.layer == layerUser })...), nil
 }
 
 // RunTests runs the in-file tests of every rule of the set. Each test
 // runs on a fresh engine holding the rule (and, for temporal rules, the
 // rules it lists), so tests do not share windows.
 func (s *Set) RunTests() []TestResult {
+	return s.runTests(func(*ruleDef) bool { return true })
+}
+
+func (s *Set) runTests(include func(*ruleDef) bool) []TestResult {
 	var out []TestResult
 	for i, rd := range s.defs {
+		if !include(rd) {
+			continue
+		}
 		r := s.rules[i]
 		for _, td := range rd.tests {
-			res := TestResult{Rule: r.ID, Name: td.name, File: td.file, Line: td.line, Col: td.col}
+			res := TestResult{Rule: r.ID, Name: td.name, File: td.file, Line: td.line, Col: td.col, Expect: td.expect.v}
+			if td.flows != nil {
+				res.Expect = fmt.Sprintf("alerts: %d", td.alerts)
+			}
 			if res.Name == "" {
 				res.Name = fmt.Sprintf("line %d", td.line)
 			}

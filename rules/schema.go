@@ -103,11 +103,21 @@ type field struct {
 	// Derived fields: walk steps from the record, then read a leaf.
 	steps []step
 	leaf  leafFn
-	// str and int read plain string and integer leaves without boxing.
-	str func(p unsafe.Pointer) string
-	int func(p unsafe.Pointer) int64
+	// nat reads the leaf without boxing, for the guard index.
+	nat native
 	// Extra fields: slot in Input.extra.
 	slot int
+}
+
+// native reads a leaf's Go value without boxing it; at most one reader is
+// set. omit: the zero value means absent (omitempty), as leaf says.
+type native struct {
+	str  func(p unsafe.Pointer) string
+	int  func(p unsafe.Pointer) int64
+	bool func(p unsafe.Pointer) bool
+	addr func(p unsafe.Pointer) netip.Addr
+	mac  func(p unsafe.Pointer) flow.MAC
+	omit bool
 }
 
 type step struct {
@@ -182,6 +192,7 @@ var (
 	typeTime     = reflect.TypeFor[time.Time]()
 	typeDuration = reflect.TypeFor[time.Duration]()
 	typeAddr     = reflect.TypeFor[netip.Addr]()
+	typeMAC      = reflect.TypeFor[flow.MAC]()
 	typeAppender = reflect.TypeFor[encoding.TextAppender]()
 )
 
@@ -222,7 +233,7 @@ func (s *Schema) derive(t reflect.Type, prefix string, steps []step, errs *[]err
 			s.derive(ft.Elem(), path+".", st, errs)
 			continue
 		}
-		kind, leaf, sget, iget := leafFor(ft, omit)
+		kind, leaf, nat := leafFor(ft, omit)
 		if leaf == nil {
 			if ft.Kind() == reflect.Struct {
 				s.derive(ft, path+".", st, errs)
@@ -232,30 +243,40 @@ func (s *Schema) derive(t reflect.Type, prefix string, steps []step, errs *[]err
 			continue
 		}
 		s.index[path] = len(s.fields)
-		s.fields = append(s.fields, field{name: path, kind: kind, steps: st, leaf: leaf, str: sget, int: iget})
+		s.fields = append(s.fields, field{name: path, kind: kind, steps: st, leaf: leaf, nat: nat})
 	}
 }
 
-func leafFor(t reflect.Type, omit bool) (Kind, leafFn, func(unsafe.Pointer) string, func(unsafe.Pointer) int64) {
+func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 	switch {
 	case t == typeTime:
 		return KindTimestamp, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*time.Time)(p)
 			return types.Timestamp{Time: v}, !v.IsZero()
-		}, nil, nil
+		}, native{}
 	case t == typeDuration:
 		return KindDuration, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*time.Duration)(p)
 			return types.Duration{Duration: v}, !omit || v != 0
-		}, nil, nil
+		}, native{}
 	case t == typeAddr:
 		return KindIP, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*netip.Addr)(p)
 			return ext.IP{Addr: v}, v.IsValid()
-		}, nil, nil
+		}, native{addr: func(p unsafe.Pointer) netip.Addr { return *(*netip.Addr)(p) }}
+	case t == typeMAC:
+		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
+			v := *(*flow.MAC)(p)
+			if omit && v.IsZero() {
+				return nil, false
+			}
+			var buf [17]byte
+			b, _ := v.AppendText(buf[:0])
+			return types.String(b), true
+		}, native{mac: func(p unsafe.Pointer) flow.MAC { return *(*flow.MAC)(p) }, omit: omit}
 	case t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(typeAppender):
-		// Text types such as flow.MAC and flow.TCPFlags are strings in
-		// rules, as in the JSON record.
+		// Text types such as flow.TCPFlags are strings in rules, as in
+		// the JSON record.
 		zero := reflect.Zero(t)
 		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := reflect.NewAt(t, p)
@@ -268,45 +289,38 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, func(unsafe.Pointer) stri
 				return nil, false
 			}
 			return types.String(b), true
-		}, nil, nil
+		}, native{}
 	}
 	switch t.Kind() {
 	case reflect.String:
-		if omit { // absent when empty: no plain guard value
-			return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
-				v := *(*string)(p)
-				return types.String(v), v != ""
-			}, nil, nil
-		}
+		str := func(p unsafe.Pointer) string { return *(*string)(p) }
 		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
-			return types.String(*(*string)(p)), true
-		}, func(p unsafe.Pointer) string { return *(*string)(p) }, nil
+			v := *(*string)(p)
+			return types.String(v), !omit || v != ""
+		}, native{str: str, omit: omit}
 	case reflect.Bool:
+		b := func(p unsafe.Pointer) bool { return *(*bool)(p) }
 		return KindBool, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*bool)(p)
 			return types.Bool(v), !omit || v
-		}, nil, nil
+		}, native{bool: b, omit: omit}
 	case reflect.Float64:
 		return KindDouble, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*float64)(p)
 			return types.Double(v), !omit || v != 0
-		}, nil, nil
+		}, native{}
 	case reflect.Float32:
 		return KindDouble, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*float32)(p)
 			return types.Double(v), !omit || v != 0
-		}, nil, nil
+		}, native{}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		read := intReader(t.Kind())
-		var iget func(unsafe.Pointer) int64
-		if !omit {
-			iget = read
-		}
 		return KindInt, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := read(p)
 			return types.Int(v), !omit || v != 0
-		}, nil, iget
+		}, native{int: read, omit: omit}
 	case reflect.Slice:
 		switch e := t.Elem(); e.Kind() {
 		case reflect.String:
@@ -320,7 +334,7 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, func(unsafe.Pointer) stri
 					out[i] = v.Index(i).String()
 				}
 				return types.NewStringList(types.DefaultTypeAdapter, out), true
-			}, nil, nil
+			}, native{}
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			return KindIntList, func(p unsafe.Pointer) (ref.Val, bool) {
@@ -337,10 +351,10 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, func(unsafe.Pointer) stri
 					}
 				}
 				return types.NewDynamicList(types.DefaultTypeAdapter, out), true
-			}, nil, nil
+			}, native{}
 		}
 	}
-	return 0, nil, nil, nil
+	return 0, nil, native{}
 }
 
 func intReader(k reflect.Kind) func(unsafe.Pointer) int64 {

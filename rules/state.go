@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"time"
 
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -53,9 +56,10 @@ type ruleState struct {
 }
 
 type group struct {
-	times  []time.Time          // event_count: the last gte event times
-	values map[string]time.Time // value_count: value -> last seen
-	steps  []time.Time          // temporal: per step, last seen (unordered) or chain start (ordered)
+	times  []time.Time           // event_count: the last gte event times; value_sum: the events in the window
+	sums   []float64             // value_sum: the field's value of each of times
+	values map[string]*time.Time // value_count: value -> last seen
+	steps  []time.Time           // temporal: per step, last seen (unordered) or chain start (ordered)
 	last   time.Time
 }
 
@@ -73,8 +77,8 @@ func newRuleState(r *Rule, m *Metrics) *ruleState {
 	}
 }
 
-func (st *ruleState) group(e *Engine, key string, t time.Time) *group {
-	g := st.groups[key]
+func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
+	g := st.groups[string(key)]
 	if g == nil {
 		if len(st.groups) >= e.cfg.MaxGroups {
 			w := st.rule.agg.window
@@ -92,7 +96,7 @@ func (st *ruleState) group(e *Engine, key string, t time.Time) *group {
 			}
 		}
 		g = &group{}
-		st.groups[key] = g
+		st.groups[string(key)] = g
 	}
 	g.last = t
 	return g
@@ -102,10 +106,11 @@ func (st *ruleState) group(e *Engine, key string, t time.Time) *group {
 func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert)) {
 	r := st.rule
 	if r.agg == nil {
-		st.fire(e, in, t, eventStart(in, t), 0, "", nil, emit)
+		st.fire(e, in, t, eventStart(in, t), 0, nil, emit)
 		return
 	}
-	key, gv := e.groupKey(r.agg.groupBy)
+	e.gbuf = e.appendKey(e.gbuf[:0], r.agg.groupBy)
+	key := e.gbuf
 	g := st.group(e, key, t)
 	w := r.agg.window
 	switch r.agg.typ {
@@ -121,41 +126,90 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 		g.times = append(g.times[:0], g.times[i:]...)
 		if len(g.times) >= r.agg.gte {
 			start, n := g.times[0], len(g.times)
-			delete(st.groups, key)
-			st.fire(e, in, t, start, n, key, gv, emit)
+			delete(st.groups, string(key))
+			st.fire(e, in, t, start, n, key, emit)
 		}
-	case "value_count":
+	case "value_sum":
 		v, ok := e.act.field(r.agg.field)
 		if !ok {
 			return
 		}
-		if g.values == nil {
-			g.values = map[string]time.Time{}
+		var x float64
+		switch n := v.(type) {
+		case types.Int:
+			x = float64(n)
+		case types.Double:
+			x = float64(n)
 		}
-		g.values[toString(nativeValue(v))] = t
+		g.times, g.sums = append(g.times, t), append(g.sums, x)
+		if len(g.times) > maxSumEntries {
+			// Fold the oldest entry into the next: the sum stays exact,
+			// the folded value leaves the window a little late.
+			g.sums[1] += g.sums[0]
+			g.times, g.sums = g.times[1:], g.sums[1:]
+		}
+		i := 0
+		for i < len(g.times) && t.Sub(g.times[i]) > w {
+			i++
+		}
+		g.times, g.sums = append(g.times[:0], g.times[i:]...), append(g.sums[:0], g.sums[i:]...)
+		sum := 0.0
+		for _, y := range g.sums {
+			sum += y
+		}
+		if sum >= float64(r.agg.gte) {
+			start := g.times[0]
+			delete(st.groups, string(key))
+			st.fire(e, in, t, start, int(sum), key, emit)
+		}
+	case "value_count":
+		vb, ok, native := e.set.schema.fields[r.agg.field].appendNative(e.vbuf[:0], e.act.in)
+		if !native {
+			var v ref.Val
+			if v, ok = e.act.field(r.agg.field); ok {
+				vb = appendValue(e.vbuf[:0], v)
+			}
+		}
+		if !ok {
+			return
+		}
+		e.vbuf = vb
+		if g.values == nil {
+			g.values = map[string]*time.Time{}
+		}
+		if seen := g.values[string(e.vbuf)]; seen != nil {
+			*seen = t
+			return // no new value: the count cannot have reached the threshold
+		}
+		seen := t
+		g.values[string(e.vbuf)] = &seen
 		if len(g.values) < r.agg.gte {
 			return
 		}
 		start := t
 		for k, seen := range g.values {
-			if t.Sub(seen) > w {
+			if t.Sub(*seen) > w {
 				delete(g.values, k)
 			} else if seen.Before(start) {
-				start = seen
+				start = *seen
 			}
 		}
 		if n := len(g.values); n >= r.agg.gte {
-			delete(st.groups, key)
-			st.fire(e, in, t, start, n, key, gv, emit)
+			delete(st.groups, string(key))
+			st.fire(e, in, t, start, n, key, emit)
 		}
 	}
 }
+
+// maxSumEntries bounds a value_sum group's entries.
+const maxSumEntries = 1024
 
 // onStep handles a flow that matched rule base, which this temporal rule lists.
 func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit func(*Alert)) {
 	r := st.rule
 	st.matches.Inc()
-	key, gv := e.groupKey(r.agg.groupBy)
+	e.gbuf = e.appendKey(e.gbuf[:0], r.agg.groupBy)
+	key := e.gbuf
 	g := st.group(e, key, t)
 	n := len(r.agg.rules)
 	if g.steps == nil {
@@ -196,8 +250,8 @@ func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit fu
 		}
 	}
 	if fired {
-		delete(st.groups, key)
-		st.fire(e, in, t, start, n, key, gv, emit)
+		delete(st.groups, string(key))
+		st.fire(e, in, t, start, n, key, emit)
 	}
 }
 
@@ -209,7 +263,8 @@ func eventStart(in *Input, t time.Time) time.Time {
 }
 
 // fire turns a detection into an alert, or folds it into the open one.
-func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, key string, group map[string]any, emit func(*Alert)) {
+// key is the aggregate group's key (nil for a rule without aggregate).
+func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, key []byte, emit func(*Alert)) {
 	r := st.rule
 	if r.agg == nil {
 		st.matches.Inc()
@@ -217,19 +272,25 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 	if r.Mode == "shadow" {
 		return
 	}
+	var groupBy []int
+	if r.agg != nil {
+		groupBy = r.agg.groupBy
+	}
 	if r.suppress == nil {
-		if key == "" && in.Record != nil {
-			key = in.Record.ID + "\x00" + in.Record.CommunityID
+		k := string(key)
+		if r.agg == nil && in.Record != nil {
+			k = in.Record.ID + "\x00" + in.Record.CommunityID
 		}
 		st.alerts.Inc()
-		emit(e.newAlert(r, in, key, group, start, t, value))
+		emit(e.newAlert(r, in, k, e.groupValues(groupBy), start, t, value))
 		return
 	}
-	skey, sgroup := e.groupKey(r.suppress.key)
-	if len(r.suppress.key) == 0 {
-		skey, sgroup = key, group
+	skey, sfields := key, groupBy
+	if len(r.suppress.key) > 0 {
+		e.sbuf = e.appendKey(e.sbuf[:0], r.suppress.key)
+		skey, sfields = e.sbuf, r.suppress.key
 	}
-	if o := st.open[skey]; o != nil {
+	if o := st.open[string(skey)]; o != nil {
 		if t.Before(o.until) {
 			a := o.alert
 			a.Count++
@@ -242,7 +303,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 			st.folded.Inc()
 			return
 		}
-		st.close(skey, o, emit)
+		st.close(string(skey), o, emit)
 	}
 	if len(st.open) >= e.cfg.MaxGroups {
 		st.closeExpired(e, t, emit)
@@ -254,9 +315,9 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 			st.evictions.Inc()
 		}
 	}
-	a := e.newAlert(r, in, skey, sgroup, start, t, value)
+	a := e.newAlert(r, in, string(skey), e.groupValues(sfields), start, t, value)
 	until := t.Add(r.suppress.dur)
-	st.open[skey] = &openAlert{alert: a, until: until}
+	st.open[string(skey)] = &openAlert{alert: a, until: until}
 	if st.nextExpiry.IsZero() || until.Before(st.nextExpiry) {
 		st.nextExpiry = until
 	}

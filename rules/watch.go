@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -14,11 +16,14 @@ import (
 // before reloading, so an editor's write-rename-chmod burst reloads once.
 const DefaultDebounce = 250 * time.Millisecond
 
-// Watcher reloads the rules when files in the rules directory change. It
-// watches the directory, not the files, so editors that save by writing a
-// temporary file and renaming it over the old one are seen.
+// Watcher reloads the rules when files in the rules directories change.
+// It watches directories, not files, so editors that save by writing a
+// temporary file and renaming it over the old one are seen. A reload loads
+// Options.Builtin (the embedded pack, which cannot change) and the user
+// paths together, so user overrides of built-in rules and lists apply.
 type Watcher struct {
-	Dir      string
+	Dir      string   // a rules directory; may be empty when Paths is set
+	Paths    []string // more rule files and directories, loaded after Dir
 	Options  Options
 	Engine   *Engine
 	Logger   *slog.Logger // nil: discard
@@ -27,24 +32,55 @@ type Watcher struct {
 	reloaded func(error)
 }
 
-// Run watches until ctx is done.
+// paths is Dir and Paths, in load order.
+func (w *Watcher) paths() []string {
+	if w.Dir == "" {
+		return w.Paths
+	}
+	return append([]string{w.Dir}, w.Paths...)
+}
+
+// watchDirs is the directories to watch: each path that is a directory,
+// and the directory of each file.
+func (w *Watcher) watchDirs() []string {
+	var dirs []string
+	for _, p := range w.paths() {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			p = filepath.Dir(p)
+		}
+		if !slices.Contains(dirs, p) {
+			dirs = append(dirs, p)
+		}
+	}
+	return dirs
+}
+
+// Run watches until ctx is done. With no user paths (only the built-in
+// pack) there is nothing to watch and it waits for ctx.
 func (w *Watcher) Run(ctx context.Context) error {
 	log := w.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("component", "rules", "dir", w.Dir)
+	dirs := w.watchDirs()
+	log = log.With("component", "rules", "dirs", dirs)
 	d := w.Debounce
 	if d <= 0 {
 		d = DefaultDebounce
+	}
+	if len(dirs) == 0 {
+		<-ctx.Done()
+		return nil
 	}
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watching rules: %w", err)
 	}
 	defer fw.Close()
-	if err := fw.Add(w.Dir); err != nil {
-		return fmt.Errorf("watching rules directory %s: %w", w.Dir, err)
+	for _, dir := range dirs {
+		if err := fw.Add(dir); err != nil {
+			return fmt.Errorf("watching rules directory %s: %w", dir, err)
+		}
 	}
 	timer := time.NewTimer(d)
 	timer.Stop()
@@ -85,12 +121,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 }
 
-// Reload validates the complete rule set in Dir and, if it is valid,
-// swaps it into the engine; otherwise the running set stays and the
-// failure metric is set.
+// Reload validates the complete rule set (the built-in pack, Dir and
+// Paths) and, if it is valid, swaps it into the engine; otherwise the
+// running set stays and the failure metric is set.
 func (w *Watcher) Reload() error {
 	m := w.Engine.Metrics()
-	set, err := Load([]string{w.Dir}, w.Options)
+	set, err := Load(w.paths(), w.Options)
 	if err != nil {
 		m.ReloadFailures.Inc()
 		m.LastReloadSuccessful.Set(0)

@@ -20,6 +20,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "synthesize a day with a laptop-farm story, run everything on it, print what was caught", runDemo},
+		{"run", "run sensor and pipeline on a capture: flows, enrichment, rules, alerts", runRun},
 		{"flows", "read a capture and write its flow records as JSON lines", runFlows},
 		{"sensor", "run the sensor daemon: capture, flow records, export to Kafka (with a disk spool)", runSensor},
 		{"rules", "lint rule files, or run the tests inside them", runRules},

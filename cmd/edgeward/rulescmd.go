@@ -9,15 +9,18 @@ import (
 
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
+	"github.com/edgeward/edgeward/rules/builtin"
 )
 
 // runRules is `edgeward rules lint|test PATH...`.
 func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	usage := func() {
-		fmt.Fprintf(stderr, "Usage: edgeward rules lint PATH...\n       edgeward rules test PATH...\n\n"+
+		fmt.Fprintf(stderr, "Usage: edgeward rules lint [--builtin] PATH...\n       edgeward rules test [--builtin] [-v] PATH...\n\n"+
 			"lint reports every problem in every rule file at once, as file:line:col: message.\n"+
 			"test runs the tests written inside the rules (docs/rules.md).\n"+
-			"PATH is a rule file or a directory of them. Exit status 1 on any problem or failure.\n")
+			"PATH is a rule file or a directory of them. --builtin loads the built-in pack\n"+
+			"(docs/rules-builtin.md) first, so PATHs may override its rules, lists and macros;\n"+
+			"with --builtin, PATH may be omitted. Exit status 1 on any problem or failure.\n")
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage()
@@ -29,6 +32,7 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rules "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "test: list passing tests too")
+	withBuiltin := fs.Bool("builtin", false, "load the built-in rule pack before PATHs (PATHs override it)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -36,7 +40,7 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	paths := fs.Args()
-	if len(paths) == 0 {
+	if len(paths) == 0 && !*withBuiltin {
 		usage()
 		return 2
 	}
@@ -46,6 +50,9 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	opts := rules.Options{Schema: schema}
+	if *withBuiltin {
+		opts.Builtin = builtin.FS()
+	}
 	switch args[0] {
 	case "lint":
 		diags := rules.Lint(paths, opts)

@@ -75,6 +75,9 @@ func NewStrings(entries []Entry) *Strings {
 // Contains reports whether v is in the set.
 func (s *Strings) Contains(v string) bool { _, ok := s.m[v]; return ok }
 
+// ContainsBytes is Contains for a byte slice, without converting it.
+func (s *Strings) ContainsBytes(v []byte) bool { _, ok := s.m[string(v)]; return ok }
+
 // Len is the number of distinct entries.
 func (s *Strings) Len() int { return len(s.m) }
 
@@ -152,6 +155,50 @@ func (s *Suffixes) matchBytes(b []byte) bool {
 	}
 }
 
+// SuffixSets matches a name against up to 64 suffix sets in one walk of
+// its labels, for callers that check one name against several lists.
+type SuffixSets struct{ m map[string]uint64 }
+
+// NewSuffixSets combines sets; bit i of Match's result is sets[i].
+func NewSuffixSets(sets []*Suffixes) *SuffixSets {
+	ss := &SuffixSets{m: map[string]uint64{}}
+	for i, s := range sets[:min(len(sets), 64)] {
+		for k := range s.m {
+			ss.m[k] |= 1 << i
+		}
+	}
+	return ss
+}
+
+// Match returns the sets name matches, as a bit mask.
+func (ss *SuffixSets) Match(name string) uint64 {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" {
+		return 0
+	}
+	var buf [256]byte
+	b := buf[:0]
+	if len(name) <= len(buf) {
+		b = append(b, name...)
+	} else {
+		b = []byte(name)
+	}
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	var mask uint64
+	for {
+		mask |= ss.m[string(b)]
+		i := bytes.IndexByte(b, '.')
+		if i < 0 {
+			return mask
+		}
+		b = b[i+1:]
+	}
+}
+
 func hasUpper(s string) bool {
 	for i := range len(s) {
 		if 'A' <= s[i] && s[i] <= 'Z' {
@@ -183,6 +230,15 @@ func NewNumbers(entries []Entry) (*Numbers, error) {
 
 // Contains reports whether x is in the set.
 func (n *Numbers) Contains(x uint64) bool { _, ok := n.m[x]; return ok }
+
+// Values lists the set's numbers in no particular order.
+func (n *Numbers) Values() []uint64 {
+	out := make([]uint64, 0, len(n.m))
+	for x := range n.m {
+		out = append(out, x)
+	}
+	return out
+}
 
 // OUIs is a set of IEEE MA-L prefixes (the first three bytes of a MAC).
 type OUIs struct{ m map[uint32]struct{} }

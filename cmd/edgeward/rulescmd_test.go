@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRulesBuiltin: --builtin loads the embedded pack, alone or under user
+// paths that override it, and its diagnostics name user files by path.
+func TestRulesBuiltin(t *testing.T) {
+	if code, _, e := runCmd("rules", "test", "--builtin"); code != 0 || !strings.Contains(e, " 0 failed") {
+		t.Errorf("rules test --builtin: code %d stderr %q", code, e)
+	}
+	if code, out, _ := runCmd("rules", "lint", "--builtin"); code != 0 || out != "" {
+		t.Errorf("rules lint --builtin: code %d output %q", code, out)
+	}
+	// The pack as files on disk is the same pack.
+	if code, _, e := runCmd("rules", "test", filepath.Join("..", "..", "rules", "builtin")); code != 0 || !strings.Contains(e, " 0 failed") {
+		t.Errorf("rules test rules/builtin: code %d stderr %q", code, e)
+	}
+	dir := t.TempDir()
+	override := "- list: watchlist_countries\n  items: [BY]\n" +
+		"- rule: remote_access.anydesk\n  title: AnyDesk\n  severity: low\n  category: remote_access\n  match: app == \"anydesk\"\n" +
+		"  tests:\n    - {name: anydesk, flow: {app: anydesk}, expect: match}\n"
+	if err := os.WriteFile(filepath.Join(dir, "site.yml"), []byte(override), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, e := runCmd("rules", "test", "--builtin", dir); code != 0 || !strings.Contains(e, " 0 failed") {
+		t.Errorf("rules test --builtin DIR: code %d stderr %q", code, e)
+	}
+	if code, out, _ := runCmd("rules", "lint", "--builtin", dir); code != 0 || out != "" {
+		t.Errorf("rules lint --builtin DIR: code %d output %q", code, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dup.yml"), []byte("- list: watchlist_countries\n  items: [CN]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd("rules", "lint", "--builtin", dir)
+	if code != 1 || !strings.Contains(out, "list watchlist_countries already defined at "+filepath.Join(dir, "dup.yml")) {
+		t.Errorf("a name twice in the user layer: code %d output %q", code, out)
+	}
+}

@@ -1,0 +1,160 @@
+package rules
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"cel.dev/cel-go/common/types"
+
+	"github.com/edgeward/edgeward/flow"
+)
+
+// nativeExprs are conditions the native compiler must take, with the
+// absent-field errors CEL's && and || absorb or propagate.
+var nativeExprs = []string{
+	`app == "anydesk"`,
+	`app != "ssh"`,
+	`"anydesk" == app`,
+	`app in ["anydesk", "teamviewer"] && direction == "outbound"`,
+	`!in_list(app, ra_apps)`,
+	`in_list(app, ra_apps) || dst.anon.vpn`,
+	`dst.anon.vpn || app == "astrill"`,
+	`!dst.anon.vpn`,
+	`dst.anon.vpn == false`,
+	`present(dst.name) && !dns_suffix_in(dst.name, doms)`,
+	`!present(dst.name) || !dns_suffix_in(dst.name, doms)`,
+	`!present(egress.ip)`,
+	`cidr_in(dst.ip, nets) && dst.port == 443`,
+	`!cidr_in(egress.ip, nets) && !(present(device.id) && in_list(device.id, ids))`,
+	`asn_in(dst.as.number, asns) || cidr_in(dst.ip, empty)`,
+	`oui_in(device.mac, ouis) || device.hostname == "pikvm"`,
+	`sensor.site != device.assigned_site && !present(egress.ip)`,
+	`dst.geo.country == device.assigned_country`,
+	`src.bytes >= 5000 && dst.port < 1024`,
+	`dst.port > 80 || src.port <= 1024`,
+	`(app == "anydesk" && direction == "outbound") || !(dst.anon.vpn || device.randomized_mac)`,
+	`!(app == "x" || dst.name == "example.org")`,
+	`true && app == "zoom"`,
+	`!(present(device.mac) && in_list(device.mac, macs))`,
+}
+
+// TestNativeMatchesCEL: for every condition and many flows with fields
+// present or absent, the native checks give what CEL gives.
+func TestNativeMatchesCEL(t *testing.T) {
+	var y strings.Builder
+	y.WriteString(guardLists)
+	y.WriteString("- list: ids\n  items: [LT-1]\n- list: macs\n  items: [\"dc:a6:32:01:02:03\"]\n")
+	for i, m := range nativeExprs {
+		fmt.Fprintf(&y, "- rule: r%d\n  title: r\n  severity: low\n  category: c\n  match: '%s'\n", i, m)
+	}
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", y.String())
+	s := guardSchema(t)
+	set, err := Load([]string{dir}, Options{Schema: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range set.rules {
+		if r.native == nil {
+			t.Errorf("%s (%s) was not compiled natively", r.ID, nativeExprs[r.idx])
+		}
+	}
+	asn, _ := s.Handle("dst.as.number")
+	vpn, _ := s.Handle("dst.anon.vpn")
+	geo, _ := s.Handle("dst.geo.country")
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
+	e := NewEngine(set, EngineConfig{})
+	for n := range 3000 {
+		rec := &flow.Record{
+			Proto: "tcp", Direction: pick("", "outbound", "internal"), App: pick("", "", "anydesk", "zoom", "astrill", "ssh"),
+			Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.1"), Port: uint16(rng.IntN(2048)), Bytes: uint64(rng.IntN(10000))},
+			Dst: flow.Endpoint{IP: netip.AddrFrom4([4]byte{192, 0, byte(2 + rng.IntN(2)), 1}), Port: uint16(pick2(rng, 0, 80, 443, 8080)),
+				Name: pick("", "www.example.com", "example.org")},
+		}
+		if rng.IntN(3) > 0 {
+			rec.Device = &flow.Device{ID: pick("", "LT-1", "LT-2"), Hostname: pick("", "pikvm"), AssignedSite: pick("", "nyc", "lon"),
+				AssignedCountry: pick("", "US", "GB"), RandomizedMAC: rng.IntN(2) == 0}
+			if rng.IntN(2) == 0 {
+				rec.Device.MAC = flow.MAC{0xdc, 0xa6, byte(0x32 + rng.IntN(2)), 1, 2, 3}
+			}
+		}
+		if rng.IntN(2) == 0 {
+			rec.Sensor = &flow.Sensor{Site: pick("", "nyc")}
+		}
+		if rng.IntN(3) == 0 {
+			rec.Egress = &flow.Egress{IP: netip.AddrFrom4([4]byte{192, 0, byte(2 + rng.IntN(2)), 9})}
+		}
+		in := &Input{Record: rec}
+		if rng.IntN(3) > 0 {
+			in.SetInt(asn, int64(64499+rng.IntN(3)))
+		}
+		if rng.IntN(3) > 0 {
+			in.SetBool(vpn, rng.IntN(2) == 0)
+		}
+		if rng.IntN(3) > 0 {
+			in.SetString(geo, pick("US", "GB"))
+		}
+		e.act.reset(in)
+		for _, r := range set.rules {
+			out, _, _ := r.prg.Eval(&e.act)
+			want := out == types.True
+			if got := r.native(in) == triTrue; got != want {
+				t.Fatalf("flow %d, %s: native %v, CEL %v (%v)\n%+v", n, nativeExprs[r.idx], got, want, out, rec)
+			}
+		}
+	}
+}
+
+func pick2(rng *rand.Rand, vs ...int) int { return vs[rng.IntN(len(vs))] }
+
+// TestNotNative: conditions that stay with CEL.
+func TestNotNative(t *testing.T) {
+	for _, m := range []string{
+		`src.bytes + dst.bytes > 10`,
+		`dst.name.endsWith(".com")`,
+		`duration_s > 3.0`,
+		`dst.ip == ip("192.0.2.1")`,
+		`local_hour(start, device.home_timezone) < 7`,
+		`app < "b"`,
+	} {
+		dir := t.TempDir()
+		writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: '"+m+"'\n")
+		set, err := Load([]string{dir}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.rules[0].native != nil {
+			t.Errorf("%s: compiled natively", m)
+		}
+	}
+}
+
+// TestIPLiteral: an ip("...") constant, which CEL's constant folding
+// cannot fold, loads and compares (docs/rules.md's own example).
+func TestIPLiteral(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", `- macro: lan
+  condition: src.port != 0
+- rule: x
+  title: x
+  severity: low
+  category: c
+  match: lan && dst.ip == ip("192.0.2.1")
+  tests:
+    - {name: that address, flow: {src: {port: 1}, dst: {ip: 192.0.2.1}}, expect: match}
+    - {name: another, flow: {src: {port: 1}, dst: {ip: 192.0.2.2}}, expect: no_match}
+`)
+	res, err := Test([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if !r.Pass {
+			t.Error(r)
+		}
+	}
+}
