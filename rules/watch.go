@@ -55,6 +55,11 @@ func (w *Watcher) watchDirs() []string {
 	return dirs
 }
 
+// configMapData is the link the kubelet swaps (renames a new ..data_tmp
+// over it) to update every file of a ConfigMap volume at once; the visible
+// names are links through it and never change themselves.
+const configMapData = "..data"
+
 // Run watches until ctx is done. With no user paths (only the built-in
 // pack) there is nothing to watch and it waits for ctx.
 func (w *Watcher) Run(ctx context.Context) error {
@@ -92,7 +97,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if base := filepath.Base(ev.Name); len(base) > 0 && base[0] == '.' {
+			if base := filepath.Base(ev.Name); len(base) > 0 && base[0] == '.' && base != configMapData {
 				continue // editor swap and temp files
 			}
 			timer.Reset(d)

@@ -114,3 +114,57 @@ func TestReloadKeepsOldSetAndWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReloadOnConfigMapSwap updates a directory the way the kubelet
+// updates a ConfigMap volume: the visible file is a link through ..data,
+// and an update renames a new ..data_tmp link over ..data. Only hidden
+// names change, and the rules must still reload.
+func TestReloadOnConfigMapSwap(t *testing.T) {
+	dir := t.TempDir()
+	version := func(name, body string) {
+		t.Helper()
+		v := filepath.Join(dir, name)
+		if err := os.Mkdir(v, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(v, "custom.yml"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version("..2026_11_21_10_00_00.1", countRule)
+	if err := os.Symlink("..data/custom.yml", filepath.Join(dir, "custom.yml")); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(set, EngineConfig{})
+	reloads := make(chan error, 10)
+	w := &Watcher{Dir: dir, Engine: e, Debounce: 50 * time.Millisecond, reloaded: func(err error) { reloads <- err }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	version("..2026_11_21_10_05_00.2", countRule+udpRule)
+	select {
+	case err := <-reloads:
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reload after the ..data swap")
+	}
+	var got []string
+	e.Evaluate(tcpFlow(0, "udp"), func(a *Alert) { got = append(got, a.FindingInfo.Analytic.UID) })
+	if len(got) != 1 || got[0] != "udp" {
+		t.Errorf("alerts %v after the swap, want the new udp rule", got)
+	}
+}
