@@ -20,13 +20,13 @@ import (
 // sensorFlags are the capture and flow-building flags shared by the
 // commands that run the sensor (flows, run).
 type sensorFlags struct {
-	cfg      sensor.Config
-	read     string
+	cfg  sensor.Config
+	read string
 	// Live capture instead of read.
 	iface, mode, filter string
-	internal string
-	inv      string
-	memLimit int
+	internal            string
+	inv                 string
+	memLimit            int
 	// VPN egress sessions (docs/egress.md); config loads them.
 	sessions, openvpn string
 	wireguard         []string
