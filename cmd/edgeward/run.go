@@ -206,7 +206,7 @@ type localJob struct {
 	sensor   sensor.Config
 	pipe     *pipeline.Pipeline
 	capture  captureFunc
-	input    string // the capture file, for progress; "" for live capture
+	input    string         // the capture file, for progress; "" for live capture
 	alerts   io.Writer      // alert JSON lines
 	flows    io.Writer      // flow JSON lines; nil: not written
 	report   *report.Report // nil: none
