@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/edgeward/edgeward/sensor"
 	"github.com/edgeward/edgeward/sensor/egress"
@@ -31,6 +32,10 @@ type sensorFlags struct {
 	sessions, openvpn string
 	wireguard         []string
 	egress            *egress.Sources
+	// inventory serves the -inventory file; followSessions reloads it
+	// when it changes.
+	inventory *inventory.Store
+	log       *slog.Logger // nil: slog.Default()
 }
 
 func (f *sensorFlags) register(fs *flag.FlagSet) {
@@ -74,13 +79,14 @@ func (f *sensorFlags) config() (*sensor.Config, error) {
 	}
 	var warn error
 	if f.inv != "" {
-		inv, err := inventory.LoadFile(f.inv)
+		inv, err := inventory.NewStore(inventory.Config{Path: f.inv, Logger: f.logger()})
 		if inv == nil {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
 		if err != nil { // bad lines are reported and skipped; the rest loads
 			warn = errors.Join(warn, fmt.Errorf("inventory: %w", err))
 		}
+		f.inventory = inv
 		c.Identity.Inventory = inv
 	}
 	if f.sessions != "" || f.openvpn != "" || len(f.wireguard) > 0 {
@@ -107,23 +113,40 @@ func (f *sensorFlags) config() (*sensor.Config, error) {
 	return &c, warn
 }
 
-// followSessions keeps the VPN sessions config loaded up to date (file
-// changes, WireGuard polls) until the returned stop is called.
+// followSessions keeps what config loaded up to date until the returned
+// stop is called: the VPN sessions (file changes, WireGuard polls) and the
+// inventory (file changes; a file that no longer loads leaves the previous
+// inventory in use, and skipped devices are logged with file:line).
 func (f *sensorFlags) followSessions(ctx context.Context) (stop func()) {
-	if f.egress == nil {
+	if f.egress == nil && f.inventory == nil {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		f.egress.Run(ctx)
-		close(done)
-	}()
+	var wg sync.WaitGroup
+	if f.egress != nil {
+		wg.Go(func() { f.egress.Run(ctx) })
+	}
+	if f.inventory != nil {
+		wg.Go(func() {
+			if err := f.inventory.Run(ctx); err != nil {
+				f.logger().Warn("inventory changes are not followed", "component", "inventory", "err", err)
+			}
+		})
+	}
 	return func() {
 		cancel()
-		<-done
-		f.egress.Close()
+		wg.Wait()
+		if f.egress != nil {
+			f.egress.Close()
+		}
 	}
+}
+
+func (f *sensorFlags) logger() *slog.Logger {
+	if f.log != nil {
+		return f.log
+	}
+	return slog.Default()
 }
 
 // checkSource checks that exactly one capture source was given.

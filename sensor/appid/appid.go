@@ -14,7 +14,9 @@
 // IPsec) is refined by a name naming a VPN or tunnel product, so WireGuard
 // to engage.cloudflareclient.com is cloudflare_warp.
 //
-// Identify runs once per flow, at export; it does not allocate.
+// Identify runs once per flow, with whatever the sensor knows when the
+// flow's first packets are in; Refine adds what it learns later (the DNS
+// name, at export). Neither allocates.
 package appid
 
 import (
@@ -130,26 +132,59 @@ func New(extra ...fs.FS) (*Identifier, error) {
 // Identify names the application of a flow, or returns the zero Result.
 func (id *Identifier) Identify(in *Input) Result {
 	if r, ok := matchPayload(in); ok {
-		if r.generic {
-			if n := id.byName(in); n.App != "" && (n.Category == CategoryVPN || n.Category == CategoryTunnel) {
-				return n
-			}
-		}
-		return r.Result
+		return id.refineGeneric(r, in)
 	}
-	if r := id.byCert(in); r.App != "" {
-		return r
-	}
-	if r := id.byALPN(in); r.App != "" {
-		return r
-	}
-	if r := id.byName(in); r.App != "" {
+	if r := id.named(in); r.App != "" {
 		return r
 	}
 	if r, ok := fullyEncrypted(in); ok {
 		return r
 	}
 	return id.byPort(in)
+}
+
+// Refine re-weighs r, what Identify returned for a flow before all of its
+// names were known, with the names in in: the result Identify gives when
+// the names are there from the start. A sensor identifies a flow by its
+// first packets, whose payloads it then drops, and learns the name an
+// earlier DNS answer gave the server only when the flow is exported; a
+// generic tunnel protocol (WireGuard, OpenVPN, IPsec) then yields to a
+// name naming a VPN or tunnel product, and a fully-encrypted first packet
+// to any name. Every other result stands. in's payloads are not read.
+func (id *Identifier) Refine(r Result, in *Input) Result {
+	if r.Source != SourcePayload {
+		return r
+	}
+	if r.App == appFullyEncrypted {
+		if n := id.named(in); n.App != "" {
+			return n
+		}
+		return r
+	}
+	return id.refineGeneric(r, in)
+}
+
+// refineGeneric returns the VPN or tunnel product a name gives a generic
+// tunnel protocol's payload match, else r.
+func (id *Identifier) refineGeneric(r Result, in *Input) Result {
+	if generic(r) {
+		if n := id.byName(in); n.App != "" && (n.Category == CategoryVPN || n.Category == CategoryTunnel) {
+			return n
+		}
+	}
+	return r
+}
+
+// named is the evidence that names a flow, strongest first: the server
+// certificate, the ALPN, then the SNI, HTTP Host and DNS name.
+func (id *Identifier) named(in *Input) Result {
+	if r := id.byCert(in); r.App != "" {
+		return r
+	}
+	if r := id.byALPN(in); r.App != "" {
+		return r
+	}
+	return id.byName(in)
 }
 
 func (id *Identifier) byName(in *Input) Result {

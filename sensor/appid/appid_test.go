@@ -243,6 +243,52 @@ func TestIdentify(t *testing.T) {
 	}
 }
 
+// TestRefine: a result found before the flow's DNS-derived name was known,
+// refined with that name, is what Identify gives with the name from the
+// start.
+func TestRefine(t *testing.T) {
+	id, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	random := rnd(98, 200)
+	tests := []struct {
+		name string
+		in   Input // DNSName is what Refine learns
+		want Result
+	}{
+		{"wireguard to warp", Input{Proto: UDP, ServerPort: 2408, ClientFirst: wg(1, 148), DNSName: "engage.cloudflareclient.com"},
+			Result{"cloudflare_warp", SourceDNS, "vpn"}},
+		{"openvpn to nordvpn", Input{Proto: UDP, ServerPort: 1194, ClientFirst: ovpnTLSAuth(20), DNSName: "de1.nordvpn.com"},
+			Result{"nordvpn", SourceDNS, "vpn"}},
+		{"ipsec to a tunnel product", Input{Proto: UDP, ClientPort: 500, ServerPort: 500, ClientFirst: ike(0x20, 34, 300), DNSName: "x.argotunnel.com"},
+			Result{"cloudflare_tunnel", SourceDNS, "tunnel"}},
+		{"wireguard keeps its name for a remote-access name", Input{Proto: UDP, ServerPort: 51820, ClientFirst: wg(1, 148), DNSName: "router.teamviewer.com"},
+			Result{"wireguard", SourcePayload, "vpn"}},
+		{"fully encrypted yields to a name", Input{Proto: TCP, ServerPort: 8388, ClientFirst: random, DNSName: "x.teamviewer.com"},
+			Result{"teamviewer", SourceDNS, "remote_access"}},
+		{"fully encrypted without a name", Input{Proto: TCP, ServerPort: 8388, ClientFirst: random, DNSName: "www.example.com"},
+			Result{"fully_encrypted", SourcePayload, "proxy"}},
+		{"ssh stands", Input{Proto: TCP, ServerPort: 22, ClientFirst: []byte("SSH-2.0-x\r\n"), DNSName: "de1.nordvpn.com"},
+			Result{"ssh", SourcePayload, "remote_access"}},
+		{"sni stands", Input{Proto: TCP, ServerPort: 443, SNI: "relay.teamviewer.com", DNSName: "de1.nordvpn.com"},
+			Result{"teamviewer", SourceSNI, "remote_access"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := id.Identify(&tt.in); got != tt.want {
+				t.Fatalf("Identify with the name = %+v, want %+v", got, tt.want)
+			}
+			early := tt.in
+			early.DNSName = ""
+			names := Input{Proto: tt.in.Proto, ClientPort: tt.in.ClientPort, ServerPort: tt.in.ServerPort, SNI: tt.in.SNI, DNSName: tt.in.DNSName}
+			if got := id.Refine(id.Identify(&early), &names); got != tt.want {
+				t.Errorf("Refine = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
 // rdpRequest builds a TPKT + X.224 Connection Request with an optional
 // routing token and an RDP_NEG_REQ.
 func rdpRequest(cookie string) []byte {
@@ -303,11 +349,11 @@ func TestIdentifyAllocs(t *testing.T) {
 	inputs := benchInputs()
 	allocs := testing.AllocsPerRun(200, func() {
 		for i := range inputs {
-			id.Identify(&inputs[i])
+			id.Refine(id.Identify(&inputs[i]), &inputs[i])
 		}
 	})
 	if allocs != 0 {
-		t.Errorf("Identify allocates %.1f times per run, want 0", allocs)
+		t.Errorf("Identify and Refine allocate %.1f times per run, want 0", allocs)
 	}
 }
 
@@ -340,6 +386,27 @@ func BenchmarkIdentify(b *testing.B) {
 			}
 		})
 	}
+	// One flow of each kind in turn: the average cost per flow.
+	b.Run("mix", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			id.Identify(&inputs[i])
+			if i++; i == len(inputs) {
+				i = 0
+			}
+		}
+	})
+	// The sensor's second look at a generic tunnel flow, at export, once
+	// its DNS-derived name is known.
+	b.Run("refine-wireguard-dns", func(b *testing.B) {
+		b.ReportAllocs()
+		early := id.Identify(&inputs[2])
+		names := Input{Proto: UDP, ServerPort: 51820, DNSName: "engage.cloudflareclient.com"}
+		for b.Loop() {
+			id.Refine(early, &names)
+		}
+	})
 }
 
 // BenchmarkBaselineMapProbe is one string-keyed map probe, the unit cost

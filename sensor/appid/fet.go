@@ -2,6 +2,9 @@ package appid
 
 import "math/bits"
 
+// appFullyEncrypted is the app a fully-encrypted first packet names.
+const appFullyEncrypted = "fully_encrypted"
+
 // fullyEncrypted flags a TCP flow whose client's first payload looks like
 // uniformly random bytes, as Shadowsocks, VMess, Obfs4 and Psiphon's OSSH
 // do, using the exemption rules the Great Firewall was measured to apply
@@ -26,7 +29,7 @@ func fullyEncrypted(in *Input) (Result, bool) {
 	if s := clip(in.ServerFirst); len(s) > 0 && !looksRandom(s) {
 		return Result{}, false
 	}
-	return Result{"fully_encrypted", SourcePayload, CategoryProxy}, true
+	return Result{appFullyEncrypted, SourcePayload, CategoryProxy}, true
 }
 
 // looksRandom applies the exemption rules to one payload.

@@ -5,19 +5,20 @@ import (
 	"encoding/binary"
 )
 
-// sig is a payload match. generic marks a protocol many products share
-// (WireGuard, OpenVPN, IPsec), which a product name may refine.
-type sig struct {
-	Result
-	generic bool
+func payload(app, category string) Result {
+	return Result{app, SourcePayload, category}
 }
 
-func payload(app, category string) sig {
-	return sig{Result: Result{app, SourcePayload, category}}
-}
+// Protocols many products share, which a product's name may refine.
+const (
+	appWireGuard = "wireguard"
+	appOpenVPN   = "openvpn"
+	appIPsec     = "ipsec"
+)
 
-func genericPayload(app, category string) sig {
-	return sig{Result{app, SourcePayload, category}, true}
+// generic reports a payload match of a protocol many products share.
+func generic(r Result) bool {
+	return r.Source == SourcePayload && (r.App == appWireGuard || r.App == appOpenVPN || r.App == appIPsec)
 }
 
 // clip bounds what the signatures read, so a caller passing a whole packet
@@ -32,7 +33,7 @@ func clip(b []byte) []byte {
 // matchPayload tries the signatures of the flow's transport. Each one is a
 // structural check of a documented or widely reverse-engineered handshake;
 // the sources are in the comments.
-func matchPayload(in *Input) (sig, bool) {
+func matchPayload(in *Input) (Result, bool) {
 	c1, c2 := clip(in.ClientFirst), clip(in.ClientSecond)
 	s1, s2 := clip(in.ServerFirst), clip(in.ServerSecond)
 	// A server that speaks first (RFB, SSH, NX) may be recorded as the
@@ -62,11 +63,11 @@ func matchPayload(in *Input) (sig, bool) {
 		case isSoftEther(c1):
 			return payload("softether", CategoryVPN), true
 		case isOpenVPNTCP(c1, c2, s1, s2):
-			return genericPayload("openvpn", CategoryVPN), true
+			return payload(appOpenVPN, CategoryVPN), true
 		}
 	case UDP:
 		if in.QUIC {
-			return sig{}, false
+			return Result{}, false
 		}
 		switch {
 		case isTailscaleDisco(c1) || isTailscaleDisco(s1):
@@ -77,11 +78,11 @@ func matchPayload(in *Input) (sig, bool) {
 				// socket are matched above when seen.
 				return payload("tailscale", CategoryVPN), true
 			}
-			return genericPayload("wireguard", CategoryVPN), true
+			return payload(appWireGuard, CategoryVPN), true
 		case isOpenVPNUDP(c1, c2, s1, s2):
-			return genericPayload("openvpn", CategoryVPN), true
+			return payload(appOpenVPN, CategoryVPN), true
 		case isIKE(c1, in):
-			return genericPayload("ipsec", CategoryVPN), true
+			return payload(appIPsec, CategoryVPN), true
 		case isRDPUDP(c1, s1):
 			return payload("rdp", CategoryRemoteAccess), true
 		case isTeamViewerUDP(in, c1, s1):
@@ -90,7 +91,7 @@ func matchPayload(in *Input) (sig, bool) {
 			return payload("zerotier", CategoryVPN), true
 		}
 	}
-	return sig{}, false
+	return Result{}, false
 }
 
 // isSSH: RFC 4253 section 4.2 identification string.

@@ -111,7 +111,10 @@ func (in *Inspector) setApp(sl *slot, r *flow.Record) {
 	if res.Source == appid.SourcePayload && r.TCP != nil && !strings.ContainsAny(r.TCP.History, "SHsh") {
 		res = appid.Result{}
 	}
-	if !strong(res.Source) {
+	// A DNS-derived name is known only now: it may still refine a generic
+	// tunnel protocol or outweigh a fully-encrypted first packet.
+	refine := res.Source == appid.SourcePayload && r.Dst.NameSource == "dns"
+	if !strong(res.Source) || refine {
 		q := &in.appIn
 		*q = appid.Input{ClientPort: r.Src.Port, ServerPort: r.Dst.Port}
 		q.Proto, _ = flow.ProtoNumber(r.Proto)
@@ -121,7 +124,9 @@ func (in *Inspector) setApp(sl *slot, r *flow.Record) {
 		if r.Dst.NameSource == "dns" {
 			q.DNSName = r.Dst.Name
 		}
-		if late := in.apps.Identify(q); late.App != "" && (res.App == "" || late.Source != appid.SourcePort) {
+		if refine {
+			res = in.apps.Refine(res, q)
+		} else if late := in.apps.Identify(q); late.App != "" && (res.App == "" || late.Source != appid.SourcePort) {
 			res = late
 		}
 	}

@@ -265,7 +265,11 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 		}
 		if !sl.named && in.protocolNamed(sl) { // its names identify it; payloads add nothing
 			sl.named = true
-			in.dropPayloads(sl)
+			if sl.res.http != nil {
+				in.identify(sl) // but tunnels that speak HTTP (DERP, SoftEther) show in the request
+			} else {
+				in.dropPayloads(sl)
+			}
 		}
 	}
 	sl.used[d]++

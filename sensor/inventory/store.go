@@ -39,8 +39,11 @@ type Store struct {
 	last []byte // contents of the file last loaded; only Run touches it
 }
 
-// NewStore loads cfg.Path. Skipped devices are logged and the rest served;
-// an error means the file could not be loaded at all.
+// NewStore loads cfg.Path, with errors as LoadFile's: a nil Store means
+// the file could not be loaded at all; a Store with an error (an Errors)
+// serves the devices that loaded, and the error lists every one skipped
+// with its file:line, for the caller to report. Run logs those of later
+// loads.
 func NewStore(cfg Config) (*Store, error) {
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = 250 * time.Millisecond
@@ -50,8 +53,12 @@ func NewStore(cfg Config) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{cfg: cfg, log: log.With("component", "inventory")}
-	if err := s.reload(); err != nil {
+	skipped, err := s.load()
+	if err != nil {
 		return nil, err
+	}
+	if len(skipped) > 0 {
+		return s, skipped
 	}
 	return s, nil
 }
@@ -73,34 +80,46 @@ func (s *Store) ByWireGuardKey(key string) *Device { return s.cur.Load().ByWireG
 // ByVPNPeer is Table().ByVPNPeer.
 func (s *Store) ByVPNPeer(name string) *Device { return s.cur.Load().ByVPNPeer(name) }
 
-// reload reads the file and swaps the table in unless nothing loaded. It
-// returns only fatal errors; skipped devices are logged.
-func (s *Store) reload() error {
+// load reads the file and swaps the table in unless nothing loaded. It
+// returns the devices skipped, or the error that loaded nothing.
+func (s *Store) load() (Errors, error) {
 	src, err := os.ReadFile(s.cfg.Path)
 	if err != nil {
 		err = fmt.Errorf("reading inventory: %w", err)
 		s.report(err)
-		return err
+		return nil, err
 	}
 	if s.cur.Load() != nil && bytes.Equal(src, s.last) {
-		return nil // touched, not changed
+		return nil, nil // touched, not changed
 	}
 	t, err := Parse(s.cfg.Path, src)
 	if t == nil {
 		s.report(err)
-		return err
+		return nil, err
 	}
 	s.last = src
 	s.cur.Store(t)
 	var es Errors
-	if errors.As(err, &es) {
-		for _, e := range es {
-			s.log.Warn("skipped inventory device", "error", e.Error())
-		}
-	}
-	s.log.Info("inventory loaded", "path", s.cfg.Path, "devices", t.Len(), "skipped", len(es))
+	errors.As(err, &es)
 	if s.cfg.OnReload != nil {
 		s.cfg.OnReload(t, err)
+	}
+	return es, nil
+}
+
+// reload is load for Run, which has no caller to report to: skipped
+// devices are logged, each with its file:line.
+func (s *Store) reload() error {
+	old := s.cur.Load()
+	es, err := s.load()
+	if err != nil {
+		return err
+	}
+	for _, e := range es {
+		s.log.Warn("skipped inventory device", "error", e.Error())
+	}
+	if t := s.cur.Load(); t != old {
+		s.log.Info("inventory loaded", "path", s.cfg.Path, "devices", t.Len(), "skipped", len(es))
 	}
 	return nil
 }

@@ -1,0 +1,79 @@
+package inventory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer a logger and a test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStoreReportsSkipped: NewStore returns the devices it skipped, with
+// file:line, to its caller and logs nothing; Run logs those of each
+// reload, with file:line.
+func TestStoreReportsSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inv.csv")
+	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\nB,not-a-mac\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	s, err := NewStore(Config{Path: path, Debounce: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var es Errors
+	if s == nil || !errors.As(err, &es) || len(es) != 1 || !strings.Contains(err.Error(), "inv.csv:3:") {
+		t.Fatalf("NewStore = %v, %v; want a store and the skipped device at inv.csv:3", s, err)
+	}
+	if s.ByID("A") == nil {
+		t.Error("the good device was not served")
+	}
+	if logs.String() != "" {
+		t.Errorf("NewStore logged what it returned:\n%s", logs.String())
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the watcher start
+	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\nC,dc:a6:32:00:00:03\nD,dc:a6:32:00:00:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The table is swapped in before the skipped devices are logged.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.ByID("C") == nil || !strings.Contains(logs.String(), "inventory loaded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the reload; log:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := logs.String(); !strings.Contains(l, "skipped inventory device") || !strings.Contains(l, "inv.csv:4:") {
+		t.Errorf("reload did not log the skipped device at inv.csv:4:\n%s", l)
+	}
+}
