@@ -42,6 +42,26 @@ func Capture(ctx context.Context, src live.Source, cfg Config, emit flowtable.Em
 			emit(r)
 		}
 	}
+	if p := cfg.Progress; p != nil {
+		// The source counts frames; publish them for progress and metrics
+		// while the capture runs (ReadFile does it from its loop).
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					ss := src.Stats()
+					p.Packets.Store(int64(ss.Packets))
+					p.Bytes.Store(int64(ss.Bytes))
+				}
+			}
+		}()
+	}
 	workers := make([]*worker, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -59,6 +79,10 @@ func Capture(ctx context.Context, src live.Source, cfg Config, emit flowtable.Em
 	}
 	ss := src.Stats()
 	st.Packets, st.Bytes = int64(ss.Packets), int64(ss.Bytes)
+	if p := cfg.Progress; p != nil {
+		p.Packets.Store(st.Packets)
+		p.Bytes.Store(st.Bytes)
+	}
 	st.Elapsed = time.Since(start)
 	for _, err := range errs {
 		if err != nil {
