@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -13,51 +14,46 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// metrics are the Prometheus metrics the daemons export, as the metric
-// contract names them (and, for rules and enrich, as the code registers
-// them today). The dashboard may use no other edgeward_ metric.
-// TODO(lead): once the daemons register theirs, compare this list with a
-// registry's Gather instead.
-var metrics = []string{
-	// sensor
-	"edgeward_packets_total",
-	"edgeward_bytes_total",
-	"edgeward_decode_errors_total",
-	"edgeward_capture_drops_total",
-	"edgeward_flows_total",
-	"edgeward_flow_table_entries",
-	"edgeward_export_records_total",
-	"edgeward_export_errors_total",
-	"edgeward_export_batches_total",
-	"edgeward_spool_bytes",
-	"edgeward_spool_segments",
-	"edgeward_spool_dropped_records_total",
-	"edgeward_spool_replayed_records_total",
-	// pipeline
-	"edgeward_consumed_records_total",
-	"edgeward_dlq_records_total",
-	"edgeward_consumer_lag",
-	"edgeward_alerts_total",
-	"edgeward_alerts_published_total",
-	"edgeward_rules_evaluations_total",
-	// pipeline/enrich (registered in pipeline/enrich/metrics.go)
-	"edgeward_enrich_lookups_total",
-	"edgeward_enrich_cache_hits_total",
-	"edgeward_enrich_database_lookups_total",
-	"edgeward_enrich_reloads_total",
-	"edgeward_enrich_database_build_epoch_seconds",
-	"edgeward_enrich_intel_entries",
-	"edgeward_enrich_intel_skipped_entries",
-	// rules (registered in rules/state.go)
-	"edgeward_rules_matches_total",
-	"edgeward_rules_alerts_total",
-	"edgeward_rules_folded_total",
-	"edgeward_rules_eval_errors_total",
-	"edgeward_rules_state_evictions_total",
-	"edgeward_rules_loaded",
-	"edgeward_rules_reload_failures_total",
-	"edgeward_rules_last_reload_successful",
+// registeredMetrics reads the metrics the daemons register, with their
+// labels, from the metrics reference in docs/operations.md. That table is
+// generated from the daemons' own collectors (TestMetricsDoc in
+// cmd/edgeward builds them as the daemons do and fails when the table is
+// stale), so the dashboard is checked against what the code registers.
+func registeredMetrics() (map[string][]string, error) {
+	const begin, end = "<!-- BEGIN metrics", "<!-- END metrics -->"
+	src, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		return nil, err
+	}
+	_, s, ok1 := strings.Cut(string(src), begin)
+	s, _, ok2 := strings.Cut(s, end)
+	if !ok1 || !ok2 {
+		return nil, errors.New("docs/operations.md has no generated metrics reference")
+	}
+	metrics := map[string][]string{}
+	for _, line := range strings.Split(s, "\n") {
+		m := metricRow.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var labels []string
+		for _, l := range strings.Split(m[2], ",") {
+			if l = strings.Trim(strings.TrimSpace(l), "`"); l != "" {
+				labels = append(labels, l)
+			}
+		}
+		metrics[m[1]] = labels
+	}
+	if len(metrics) == 0 {
+		return nil, errors.New("docs/operations.md: no metrics in the generated reference")
+	}
+	return metrics, nil
 }
+
+var metricRow = regexp.MustCompile("^\\| `(edgeward_[a-z0-9_]+)` \\| [a-z]+ \\| ([^|]*) \\|")
+
+// targetLabels are the labels Prometheus adds to every series it scrapes.
+var targetLabels = []string{"instance", "job"}
 
 // dashboard is the part of a Grafana dashboard the checks read.
 type dashboard struct {
@@ -98,6 +94,8 @@ type target struct {
 var (
 	metricName = regexp.MustCompile(`\bedgeward_[a-zA-Z0-9_:]+`)
 	variable   = regexp.MustCompile(`\$\{?(\w+)`)
+	grouping   = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
+	matcher    = regexp.MustCompile(`[{,]\s*(\w+)\s*(?:=~|!~|!=|=)`)
 )
 
 // TestDashboard checks the Grafana dashboard the chart ships: every panel
@@ -119,6 +117,10 @@ func TestDashboard(t *testing.T) {
 	}
 	if d.UID == "" || d.Title == "" {
 		t.Errorf("the dashboard needs a uid and a title (got %q, %q)", d.UID, d.Title)
+	}
+	metrics, err := registeredMetrics()
+	if err != nil {
+		t.Fatal(err)
 	}
 	vars := map[string]bool{"__rate_interval": true, "__range": true, "__interval": true}
 	for _, v := range d.Templating.List {
@@ -176,7 +178,7 @@ func TestDashboard(t *testing.T) {
 			if q.Datasource != nil && *q.Datasource != *p.Datasource {
 				t.Errorf("%s: datasource %+v differs from the panel's", qwhere, q.Datasource)
 			}
-			if err := checkExpr(q.Expr, vars); err != nil {
+			if err := checkExpr(q.Expr, vars, metrics); err != nil {
 				t.Errorf("%s: %v", qwhere, err)
 			}
 			exprs = append(exprs, q.Expr)
@@ -204,9 +206,9 @@ func TestDashboard(t *testing.T) {
 }
 
 // checkExpr checks a PromQL expression as far as it can without a PromQL
-// parser: it uses edgeward metrics, only known ones, only defined
-// variables, and its brackets and quotes balance.
-func checkExpr(expr string, vars map[string]bool) error {
+// parser: it uses edgeward metrics, only known ones, only labels they
+// have, only defined variables, and its brackets and quotes balance.
+func checkExpr(expr string, vars map[string]bool, metrics map[string][]string) error {
 	if strings.TrimSpace(expr) == "" {
 		return errors.New("empty expr")
 	}
@@ -215,9 +217,24 @@ func checkExpr(expr string, vars map[string]bool) error {
 		return fmt.Errorf("%s: uses no edgeward metric", expr)
 	}
 	var errs []error
+	labels := slices.Clone(targetLabels)
 	for _, n := range names {
-		if !slices.Contains(metrics, n) {
+		l, ok := metrics[n]
+		if !ok {
 			errs = append(errs, fmt.Errorf("%s: unknown metric %s", expr, n))
+		}
+		labels = append(labels, l...)
+	}
+	var used []string
+	for _, m := range grouping.FindAllStringSubmatch(expr, -1) {
+		used = append(used, strings.Split(m[1], ",")...)
+	}
+	for _, m := range matcher.FindAllStringSubmatch(expr, -1) {
+		used = append(used, m[1])
+	}
+	for _, l := range used {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(labels, l) {
+			errs = append(errs, fmt.Errorf("%s: label %s is not a label of %v", expr, l, names))
 		}
 	}
 	for _, m := range variable.FindAllStringSubmatch(expr, -1) {
@@ -246,4 +263,27 @@ func checkExpr(expr string, vars map[string]bool) error {
 		errs = append(errs, fmt.Errorf("%s: unclosed quote or bracket", expr))
 	}
 	return errors.Join(errs...)
+}
+
+func TestCheckExpr(t *testing.T) {
+	metrics := map[string][]string{"edgeward_flows_total": {"end_reason"}, "edgeward_packets_total": nil}
+	vars := map[string]bool{"instance": true, "__rate_interval": true}
+	for _, tc := range []struct{ name, expr, want string }{
+		{"good", `sum by (instance, end_reason) (rate(edgeward_flows_total{instance=~"$instance", end_reason="idle"}[$__rate_interval]))`, ""},
+		{"unknown metric", `rate(edgeward_flow_total[5m])`, "unknown metric edgeward_flow_total"},
+		{"label of another metric", `sum by (end_reason) (rate(edgeward_packets_total[5m]))`, "label end_reason is not a label of"},
+		{"misspelled matcher label", `rate(edgeward_flows_total{endreason="idle"}[5m])`, "label endreason"},
+		{"undefined variable", `rate(edgeward_flows_total{instance=~"$node"}[5m])`, "undefined variable $node"},
+		{"unbalanced", `sum(rate(edgeward_flows_total[5m])`, "unclosed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkExpr(tc.expr, vars, metrics)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("%v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
 }

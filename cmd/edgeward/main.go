@@ -24,6 +24,7 @@ func commands() []command {
 		{"run", "run sensor and pipeline on a capture: flows, enrichment, rules, alerts", runRun},
 		{"flows", "read a capture and write its flow records as JSON lines", runFlows},
 		{"sensor", "run the sensor daemon: capture, flow records, export to Kafka (with a disk spool)", runSensor},
+		{"pipeline", "run the pipeline daemon: consume flows from Kafka, enrich, rules, alerts to Kafka", runPipeline},
 		{"rules", "lint rule files, or run the tests inside them", runRules},
 		{"synth", "write a deterministic synthetic capture and its ground truth", runSynth},
 		{"version", "print the version", runVersion},

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,91 +19,15 @@ import (
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/config"
-	"github.com/edgeward/edgeward/internal/kafkaconn"
+	"github.com/edgeward/edgeward/internal/daemoncfg"
 	"github.com/edgeward/edgeward/sensor"
 	"github.com/edgeward/edgeward/sensor/export"
 	"github.com/edgeward/edgeward/sensor/export/spool"
 	"github.com/edgeward/edgeward/sensor/flowtable"
 )
 
-// sensorConfig is the configuration of `edgeward sensor`; the YAML keys,
-// variables and flags are documented in docs/configuration.md, generated
-// from these tags (go test ./cmd/edgeward -run ConfigurationDoc -update).
-type sensorConfig struct {
-	SensorID  string         `yaml:"sensor_id" flag:"sensor-id" help:"this sensor's id, recorded on every flow"`
-	Site      string         `yaml:"site" flag:"site" help:"this sensor's site, recorded on every flow"`
-	Read      string         `yaml:"read" flag:"r" help:"capture file to read (pcap or pcapng); the sensor stops at its end"`
-	Interface string         `yaml:"interface" flag:"i" help:"network interface to capture from (live capture)"`
-	Mode      string         `yaml:"mode" flag:"mode" default:"afpacket" enum:"afpacket|ebpf" help:"live capture method"`
-	Internal  []netip.Prefix `yaml:"internal" flag:"internal" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10" help:"corporate address space; flows are attributed to the device on the internal side"`
-	Inventory string         `yaml:"inventory" flag:"inventory" help:"device inventory file (CSV or YAML, see docs/schema.md)"`
-	Sessions  struct {
-		Feed          string   `yaml:"feed" flag:"sessions" help:"VPN session feed, JSON lines (docs/egress.md)"`
-		OpenVPNStatus string   `yaml:"openvpn_status" flag:"openvpn-status" help:"OpenVPN server status file whose sessions give tunnel addresses their egress"`
-		WireGuard     []string `yaml:"wireguard" flag:"wireguard" help:"WireGuard interfaces on this host whose peers give tunnel addresses their egress"`
-	} `yaml:"sessions"`
-	Flow struct {
-		IdleTimeout    time.Duration `yaml:"idle_timeout" flag:"idle-timeout" default:"60s" help:"close a flow after this long without packets"`
-		ActiveTimeout  time.Duration `yaml:"active_timeout" flag:"active-timeout" default:"30m" help:"close and restart a flow open this long"`
-		CloseLinger    time.Duration `yaml:"close_linger" default:"5s" help:"keep a TCP flow this long after FIN/RST for late segments"`
-		MaxFlows       int           `yaml:"max_flows" flag:"max-flows" default:"1000000" help:"flows held at once; the least recently seen is evicted beyond it"`
-		NoMetadata     bool          `yaml:"no_metadata" flag:"no-metadata" help:"skip payload inspection (TLS, QUIC, DNS, HTTP, DHCP, SSH metadata)"`
-		InspectPackets int           `yaml:"inspect_packets" default:"8" help:"payload packets of each direction a flow's metadata is taken from"`
-	} `yaml:"flow"`
-	Kafka struct {
-		kafkaconn.Config `yaml:",inline"`
-		FlowsTopic       string        `yaml:"flows_topic" flag:"flows-topic" default:"edgeward.flows.v1" help:"topic the flow records go to, keyed by device"`
-		Compression      string        `yaml:"compression" default:"lz4" enum:"none|gzip|snappy|lz4|zstd" help:"compression of record batches"`
-		Format           string        `yaml:"format" default:"binary" enum:"binary|json" help:"record encoding: binary (docs/schema.md, Wire format) or JSON"`
-		BatchRecords     int           `yaml:"batch_records" default:"1000" help:"records per batch"`
-		Linger           time.Duration `yaml:"linger" default:"100ms" help:"how long a batch waits to fill"`
-		FlushTimeout     time.Duration `yaml:"flush_timeout" default:"30s" help:"on shutdown, how long to keep sending queued and spooled records; the rest stays in the spool"`
-	} `yaml:"kafka"`
-	Spool struct {
-		Dir      string `yaml:"dir" flag:"spool-dir" default:"/var/lib/edgeward/spool" help:"directory of the disk spool that holds records while Kafka is unreachable"`
-		MaxBytes int64  `yaml:"max_bytes" unit:"bytes" default:"1GiB" help:"size cap of the spool; beyond it the oldest records are dropped (and counted)"`
-	} `yaml:"spool"`
-	Metrics struct {
-		Listen string `yaml:"listen" flag:"metrics-listen" default:"127.0.0.1:9100" help:"address of /metrics, /healthz and /readyz; empty to serve none"`
-	} `yaml:"metrics"`
-	MemoryLimit int64 `yaml:"memory_limit" unit:"bytes" help:"soft memory limit of the Go heap (0: GOMEMLIMIT, or none)"`
-}
-
-// Check implements config.Checker.
-func (c *sensorConfig) Check(report func(key, msg string)) {
-	switch {
-	case c.Read != "" && c.Interface != "":
-		report("interface", "read (-r) and interface (-i) exclude each other")
-	case c.Read == "" && c.Interface == "":
-		report("read", "need a capture source: read (-r FILE) or interface (-i IFACE)")
-	}
-	if c.Flow.IdleTimeout <= 0 || c.Flow.ActiveTimeout <= 0 {
-		report("flow", "idle_timeout and active_timeout must be positive")
-	}
-	if c.Flow.MaxFlows < 1 {
-		report("flow.max_flows", "must be at least 1")
-	}
-	if c.Kafka.FlowsTopic == "" {
-		report("kafka.flows_topic", "must not be empty")
-	}
-	if c.Kafka.BatchRecords < 1 {
-		report("kafka.batch_records", "must be at least 1")
-	}
-	if c.Spool.Dir == "" {
-		report("spool.dir", "must not be empty: records wait there while Kafka is unreachable")
-	}
-	if c.Spool.MaxBytes < 1<<20 {
-		report("spool.max_bytes", "must be at least 1MiB")
-	}
-	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			report("metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen))
-		}
-	}
-}
-
 func runSensor(ctx context.Context, args []string, _, stderr io.Writer) int {
-	var c sensorConfig
+	var c daemoncfg.Sensor
 	l, err := config.New("sensor", &c)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
@@ -115,9 +38,10 @@ func runSensor(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `Usage: edgeward sensor [--config FILE] [flags]
 
-Runs the sensor daemon: captures (-r FILE now), builds flow records and
-exports them to Kafka (%s, keyed by device), keeping them in a disk
-spool while Kafka is unreachable. Settings come from the YAML file, then
+Runs the sensor daemon: captures (-i IFACE live until SIGINT or SIGTERM,
+with --mode afpacket or ebpf, or -r FILE to its end), builds flow records
+and exports them to Kafka (%s, keyed by device), keeping them in a
+disk spool while Kafka is unreachable. Settings come from the YAML file, then
 EDGEWARD_* variables, then flags (docs/configuration.md). Serves
 /metrics, /healthz and /readyz on --metrics-listen.
 
@@ -143,7 +67,7 @@ Flags:
 	log := slog.Default().With("component", "sensor")
 	log.Info("starting", "version", version, "config", l)
 
-	scfg, stopSessions, err := c.build(ctx)
+	scfg, stopSessions, err := buildSensor(ctx, &c)
 	if scfg == nil {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
 		return 2
@@ -154,7 +78,7 @@ Flags:
 	defer stopSessions()
 
 	reg := prometheus.NewRegistry()
-	capture, err := c.captureSource(reg)
+	capture, err := captureSource(&c, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
 		return 2
@@ -163,7 +87,7 @@ Flags:
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sm := newSensorMetrics(reg, scfg)
 
-	exp, err := c.exporter(reg)
+	exp, err := newExporter(&c, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
 		return 1
@@ -210,10 +134,10 @@ Flags:
 	return 0
 }
 
-// build builds the sensor's processing configuration the way the
+// buildSensor builds the sensor's processing configuration the way the
 // other sensor commands do (sensorFlags), and starts following the VPN
 // session sources; stop ends that.
-func (c *sensorConfig) build(ctx context.Context) (*sensor.Config, func(), error) {
+func buildSensor(ctx context.Context, c *daemoncfg.Sensor) (*sensor.Config, func(), error) {
 	var sf sensorFlags
 	sc := &sf.cfg
 	sc.Table = flowtable.Config{IdleTimeout: c.Flow.IdleTimeout, ActiveTimeout: c.Flow.ActiveTimeout, CloseLinger: c.Flow.CloseLinger, MaxFlows: c.Flow.MaxFlows}
@@ -240,7 +164,7 @@ func (c *sensorConfig) build(ctx context.Context) (*sensor.Config, func(), error
 type captureFunc func(ctx context.Context, cfg sensor.Config, emit flowtable.Emit) (sensor.Stats, error)
 
 // captureSource is the capture source switch: read (-r) or interface (-i).
-func (c *sensorConfig) captureSource(reg prometheus.Registerer) (captureFunc, error) {
+func captureSource(c *daemoncfg.Sensor, reg prometheus.Registerer) (captureFunc, error) {
 	switch {
 	case c.Read != "":
 		path := c.Read
@@ -254,7 +178,7 @@ func (c *sensorConfig) captureSource(reg prometheus.Registerer) (captureFunc, er
 	return nil, errors.New("no capture source")
 }
 
-func (c *sensorConfig) exporter(reg prometheus.Registerer) (*export.Exporter, error) {
+func newExporter(c *daemoncfg.Sensor, reg prometheus.Registerer) (*export.Exporter, error) {
 	tr, err := c.Kafka.Transport("edgeward-sensor")
 	if err != nil {
 		return nil, err
@@ -372,6 +296,8 @@ Secrets are never logged; prefer ` + "`password_file`" + ` to ` + "`password`" +
 ## edgeward sensor
 
 `)
-	b.WriteString(config.Reference(&sensorConfig{}))
+	b.WriteString(config.Reference(&daemoncfg.Sensor{}))
+	b.WriteString("\n## edgeward pipeline\n\n")
+	b.WriteString(config.Reference(&pipelineConfig{}))
 	return b.String()
 }

@@ -1,0 +1,151 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+)
+
+// stage is one consumer group: the flows topic's, or the repartition
+// topic's. Each partition it owns runs in its own goroutine (a worker)
+// for as long as a group generation lasts; a worker and its rule state
+// outlive generations that give the partition back to this instance.
+type stage struct {
+	c           *Consumer
+	name        string
+	topic       string
+	group       string
+	repartition bool
+	lag         *prometheus.GaugeVec
+
+	joined   atomic.Bool
+	commitMu sync.Mutex // commits share the coordinator connection
+	// workers by partition; run touches it between generations only.
+	workers map[int]*worker
+}
+
+func (s *stage) run(ctx context.Context) error {
+	cfg := &s.c.cfg
+	log := s.c.log.With("topic", s.topic, "group", s.group)
+	debug := kafka.LoggerFunc(func(msg string, args ...any) { log.Debug(fmt.Sprintf(msg, args...)) })
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: s.group, Brokers: cfg.Brokers, Dialer: cfg.Dialer, Topics: []string{s.topic},
+		HeartbeatInterval: cfg.HeartbeatInterval, SessionTimeout: cfg.SessionTimeout, RebalanceTimeout: cfg.RebalanceTimeout,
+		JoinGroupBackoff: time.Second, WatchPartitionChanges: true, StartOffset: kafka.FirstOffset,
+		Logger: debug, ErrorLogger: debug,
+	})
+	if err != nil {
+		return fmt.Errorf("consume: consumer group %s on %s: %w", s.group, s.topic, err)
+	}
+	s.workers = map[int]*worker{}
+	failing := false
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			s.joined.Store(false)
+			s.c.m.assigned.WithLabelValues(s.topic).Set(0)
+			// kafka-go retries, after a pause unless the group is
+			// rebalancing: warn once per outage.
+			if failing || errors.Is(err, kafka.RebalanceInProgress) {
+				log.Debug("consumer group", "err", err)
+			} else {
+				log.Warn("consumer group (retrying)", "err", err)
+			}
+			failing = !errors.Is(err, kafka.RebalanceInProgress)
+			continue
+		}
+		failing = false
+		s.assign(ctx, gen, log)
+	}
+	// Closing ends the generation: its workers finish their batch,
+	// publish what their engines close, commit; then this member leaves.
+	cg.Close()
+	s.joined.Store(false)
+	for p, w := range s.workers {
+		if w.ok && !w.flushed {
+			w.shutdown(ctx, context.Background())
+		}
+		w.release()
+		delete(s.workers, p)
+	}
+	return nil
+}
+
+// assign starts a worker per partition of a new generation and drops the
+// workers of partitions that went to other members.
+func (s *stage) assign(ctx context.Context, gen *kafka.Generation, log *slog.Logger) {
+	parts := gen.Assignments[s.topic]
+	ids := make([]int, 0, len(parts))
+	for _, pa := range parts {
+		ids = append(ids, pa.ID)
+	}
+	slices.Sort(ids)
+	for p, w := range s.workers {
+		if !slices.Contains(ids, p) {
+			w.release()
+			delete(s.workers, p)
+		}
+	}
+	s.c.m.generations.WithLabelValues(s.topic).Inc()
+	s.c.m.assigned.WithLabelValues(s.topic).Set(float64(len(ids)))
+	s.joined.Store(true)
+	log.Info("joined consumer group", "generation", gen.ID, "member", gen.MemberID, "partitions", ids)
+	for _, pa := range parts {
+		w := s.workers[pa.ID]
+		if w == nil {
+			w = newWorker(s, pa.ID)
+			s.workers[pa.ID] = w
+		}
+		gen.Start(func(gctx context.Context) { w.run(ctx, gctx, gen, pa.Offset) })
+	}
+}
+
+// commit commits a partition's offset in a generation.
+func (s *stage) commit(gen *kafka.Generation, partition int, offset int64) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return gen.CommitOffsets(map[string]map[int]int64{s.topic: {partition: offset}})
+}
+
+// offset asks the partition leader for the first offset (kafka.FirstOffset)
+// or the first offset of a record at or after t; -1 when there is none.
+func (s *stage) offset(ctx context.Context, partition int, t time.Time) (int64, error) {
+	req := kafka.FirstOffsetOf(partition)
+	if !t.IsZero() {
+		req = kafka.TimeOffsetOf(partition, t)
+	}
+	res, err := s.c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: {req}}})
+	if err != nil {
+		return 0, fmt.Errorf("listing offsets of %s partition %d: %w", s.topic, partition, err)
+	}
+	for _, po := range res.Topics[s.topic] {
+		if po.Partition != partition {
+			continue
+		}
+		if po.Error != nil {
+			return 0, fmt.Errorf("listing offsets of %s partition %d: %w", s.topic, partition, po.Error)
+		}
+		if t.IsZero() {
+			return po.FirstOffset, nil
+		}
+		for off := range po.Offsets {
+			return off, nil
+		}
+		return -1, nil
+	}
+	return 0, fmt.Errorf("listing offsets of %s partition %d: no answer for the partition", s.topic, partition)
+}
+
+func partitionLabel(p int) string { return strconv.Itoa(p) }
