@@ -41,8 +41,8 @@ type Engine struct {
 	pending atomic.Pointer[Set]
 	act     activation
 	cand    bitset
-	hits    bitset // guard slots, scratch for candidates
-	keys    []func(*Input) (gkey, bool)
+	hits    bitset   // guard slots, scratch for candidates
+	keys    []*field // of set.index.fields
 	preds   []func(*Input) bool
 	matched []int
 	states  []*ruleState // per rule of set
@@ -106,7 +106,7 @@ func (e *Engine) install(set *Set, emit func(*Alert)) {
 	e.hits = newBitset(set.index.nslots)
 	e.keys = e.keys[:0]
 	for _, fi := range set.index.fields {
-		e.keys = append(e.keys, set.schema.fields[fi.field].key())
+		e.keys = append(e.keys, &set.schema.fields[fi.field])
 	}
 	e.preds = e.preds[:0]
 	for i := range set.index.preds {
@@ -334,8 +334,8 @@ func (f *field) appendNative(buf []byte, in *Input) (out []byte, ok, native bool
 		s, ok := f.strValue(in)
 		return append(buf, s...), ok, true
 	case f.leaf == nil && f.kind == KindInt, f.nat.int != nil:
-		k, ok := f.key()(in)
-		return strconv.AppendInt(buf, k.i, 10), ok, true
+		x, ok := f.intValue(in)
+		return strconv.AppendInt(buf, x, 10), ok, true
 	case f.nat.str != nil:
 		s, ok := f.strValue(in)
 		return append(buf, s...), ok, true

@@ -93,8 +93,13 @@ func (b bitset) each(f func(int)) {
 type fieldIndex struct {
 	field int
 	byVal map[gkey]bitset
-	// one and oneSet hold byVal's only entry when it has one (a bool
-	// flag, a single app id), compared without hashing.
+	// The lookup structures built from byVal: a string field's values in
+	// strs, an int or bool field's in ints, so that a lookup hashes a
+	// plain string or int. one and oneSet hold byVal's only entry when it
+	// has one (a bool flag, a single app id), compared without hashing.
+	str    bool
+	strs   map[string]bitset
+	ints   map[int64]bitset
 	one    gkey
 	oneSet bitset
 }
@@ -513,9 +518,24 @@ func buildIndex(set *Set) guardIndex {
 		}
 	}
 	for j := range ix.fields {
-		if fi := &ix.fields[j]; len(fi.byVal) == 1 {
+		fi := &ix.fields[j]
+		fi.str = set.schema.fields[fi.field].kind == KindString
+		if len(fi.byVal) == 1 {
 			for k, b := range fi.byVal {
 				fi.one, fi.oneSet = k, b
+			}
+			continue
+		}
+		if fi.str {
+			fi.strs = make(map[string]bitset, len(fi.byVal))
+		} else {
+			fi.ints = make(map[int64]bitset, len(fi.byVal))
+		}
+		for k, b := range fi.byVal {
+			if fi.str {
+				fi.strs[k.s] = b
+			} else {
+				fi.ints[k.i] = b
 			}
 		}
 	}
@@ -575,51 +595,15 @@ func (f *field) key() func(in *Input) (gkey, bool) {
 	if !f.keyable() {
 		return nil
 	}
-	if f.leaf == nil {
-		kind := f.kind
+	if f.kind == KindString {
 		return func(in *Input) (gkey, bool) {
-			if f.slot >= len(in.extra) || !in.extra[f.slot].set {
-				return gkey{}, false
-			}
-			x := &in.extra[f.slot]
-			switch kind {
-			case KindString:
-				return gkey{s: x.s}, true
-			case KindBool:
-				return boolKey(x.i != 0), true
-			}
-			return gkey{i: x.i, isInt: true}, true
+			s, ok := f.strValue(in)
+			return gkey{s: s}, ok
 		}
 	}
-	nat := f.nat
-	switch {
-	case nat.str != nil:
-		return func(in *Input) (gkey, bool) {
-			p := f.base(in)
-			if p == nil {
-				return gkey{}, false
-			}
-			s := nat.str(p)
-			return gkey{s: s}, !nat.omit || s != ""
-		}
-	case nat.int != nil:
-		return func(in *Input) (gkey, bool) {
-			p := f.base(in)
-			if p == nil {
-				return gkey{}, false
-			}
-			x := nat.int(p)
-			return gkey{i: x, isInt: true}, !nat.omit || x != 0
-		}
-	default:
-		return func(in *Input) (gkey, bool) {
-			p := f.base(in)
-			if p == nil {
-				return gkey{}, false
-			}
-			b := nat.bool(p)
-			return boolKey(b), !nat.omit || b
-		}
+	return func(in *Input) (gkey, bool) {
+		x, ok := f.intValue(in)
+		return gkey{i: x, isInt: true}, ok
 	}
 }
 
@@ -631,12 +615,51 @@ func (f *field) strValue(in *Input) (string, bool) {
 		}
 		return in.extra[f.slot].s, true
 	}
-	p := f.base(in)
-	if p == nil || f.nat.str == nil {
+	if f.nat.str == nil {
 		return "", false
 	}
-	s := f.nat.str(p)
+	p := f.base(in)
+	if p == nil {
+		return "", false
+	}
+	var s string
+	if f.nat.ld == ldString {
+		s = *(*string)(p)
+	} else {
+		s = f.nat.str(p)
+	}
 	return s, !f.nat.omit || s != ""
+}
+
+// intValue reads a keyable int or bool field natively (a bool as 0 or
+// 1); ok=false when absent.
+func (f *field) intValue(in *Input) (int64, bool) {
+	if f.leaf == nil {
+		if f.slot >= len(in.extra) || !in.extra[f.slot].set {
+			return 0, false
+		}
+		x := in.extra[f.slot].i
+		if f.kind == KindBool && x != 0 {
+			x = 1
+		}
+		return x, true
+	}
+	p := f.base(in)
+	if p == nil {
+		return 0, false
+	}
+	var x int64
+	switch {
+	case f.nat.ld != ldNone && f.nat.ld != ldString:
+		x = loadInt(f.nat.ld, p)
+	case f.nat.int != nil:
+		x = f.nat.int(p)
+	case f.nat.bool != nil:
+		if f.nat.bool(p) {
+			x = 1
+		}
+	}
+	return x, !f.nat.omit || x != 0
 }
 
 // predicate returns the native test of list function fn on the field, or
@@ -723,38 +746,60 @@ func (p *predIndex) predicate(s *Schema) func(*Input) bool {
 	if p.list != nil {
 		return s.fields[p.field].predicate(p.fn, p.list)
 	}
-	a, b := s.fields[p.field].key(), s.fields[p.field2].key()
-	if p.fn == "==" {
+	a, b := &s.fields[p.field], &s.fields[p.field2]
+	eq := p.fn == "=="
+	if a.kind == KindString {
 		return func(in *Input) bool {
-			x, ok1 := a(in)
-			y, ok2 := b(in)
-			return ok1 && ok2 && x == y
+			x, ok := a.strValue(in)
+			if !ok {
+				return false
+			}
+			y, ok := b.strValue(in)
+			return ok && (x == y) == eq
 		}
 	}
 	return func(in *Input) bool {
-		x, ok1 := a(in)
-		y, ok2 := b(in)
-		return ok1 && ok2 && x != y
+		x, ok := a.intValue(in)
+		if !ok {
+			return false
+		}
+		y, ok := b.intValue(in)
+		return ok && (x == y) == eq
 	}
 }
 
-// candidates fills out with the rules to evaluate for in; hits is
-// scratch space of nslots bits.
-func (ix *guardIndex) candidates(in *Input, keys []func(*Input) (gkey, bool), preds []func(*Input) bool, hits, out bitset) {
+// candidates fills out with the rules to evaluate for in; keys are the
+// fields of ix.fields, preds the tests of ix.preds, hits scratch space of
+// nslots bits.
+func (ix *guardIndex) candidates(in *Input, keys []*field, preds []func(*Input) bool, hits, out bitset) {
 	clear(hits)
 	for j := range ix.fields {
-		k, ok := keys[j](in)
-		if !ok {
-			continue
-		}
 		fi := &ix.fields[j]
-		if fi.oneSet != nil {
-			if k == fi.one {
-				hits.or(fi.oneSet)
+		var b bitset
+		if fi.str {
+			s, ok := keys[j].strValue(in)
+			switch {
+			case !ok:
+			case fi.oneSet != nil:
+				if s == fi.one.s {
+					b = fi.oneSet
+				}
+			default:
+				b = fi.strs[s]
 			}
-			continue
+		} else {
+			x, ok := keys[j].intValue(in)
+			switch {
+			case !ok:
+			case fi.oneSet != nil:
+				if x == fi.one.i {
+					b = fi.oneSet
+				}
+			default:
+				b = fi.ints[x]
+			}
 		}
-		if b := fi.byVal[k]; b != nil {
+		if b != nil {
 			hits.or(b)
 		}
 	}

@@ -85,13 +85,12 @@ func (c *nativeCompiler) expr(e celast.Expr) (check, bool) {
 		if !ok || f.kind != KindBool || !f.keyable() {
 			return nil, false
 		}
-		key := f.key()
 		return func(in *Input) tri {
-			k, ok := key(in)
+			x, ok := f.intValue(in)
 			if !ok {
 				return triErr
 			}
-			return triOf(k.i != 0)
+			return triOf(x != 0)
 		}, true
 	case celast.CallKind:
 	default:
@@ -165,21 +164,33 @@ func (c *nativeCompiler) expr(e celast.Expr) (check, bool) {
 		if !ok || !f.keyable() {
 			return nil, false
 		}
-		set := map[gkey]bool{}
+		strs, ints := map[string]bool{}, map[int64]bool{}
 		for _, el := range args[1].AsList().Elements() {
 			k, ok := literal(f.kind, el)
 			if !ok {
 				return nil, false
 			}
-			set[k] = true
+			if f.kind == KindString {
+				strs[k.s] = true
+			} else {
+				ints[k.i] = true
+			}
 		}
-		key := f.key()
+		if f.kind == KindString {
+			return func(in *Input) tri {
+				s, ok := f.strValue(in)
+				if !ok {
+					return triErr
+				}
+				return triOf(strs[s])
+			}, true
+		}
 		return func(in *Input) tri {
-			k, ok := key(in)
+			x, ok := f.intValue(in)
 			if !ok {
 				return triErr
 			}
-			return triOf(set[k])
+			return triOf(ints[x])
 		}, true
 	case "present":
 		if len(args) != 1 {
@@ -220,35 +231,73 @@ func (c *nativeCompiler) expr(e celast.Expr) (check, bool) {
 func (c *nativeCompiler) compare(op string, l, r celast.Expr) (check, bool) {
 	fl, lok := c.field(l)
 	fr, rok := c.field(r)
-	var a, b func(*Input) (gkey, bool)
+	var a, b *field // nil: the constant k
+	var k gkey
 	var kind Kind
 	switch {
 	case lok && rok:
 		if !fl.keyable() || !fr.keyable() || fl.kind != fr.kind {
 			return nil, false
 		}
-		a, b, kind = fl.key(), fr.key(), fl.kind
+		a, b, kind = fl, fr, fl.kind
 	case lok:
-		k, ok := literal(fl.kind, r)
+		var ok bool
+		k, ok = literal(fl.kind, r)
 		if !ok || !fl.keyable() {
 			return nil, false
 		}
-		a, b, kind = fl.key(), constKey(k), fl.kind
+		a, kind = fl, fl.kind
 	case rok:
-		k, ok := literal(fr.kind, l)
+		var ok bool
+		k, ok = literal(fr.kind, l)
 		if !ok || !fr.keyable() {
 			return nil, false
 		}
-		a, b, kind = constKey(k), fr.key(), fr.kind
+		b, kind = fr, fr.kind
 	default:
 		return nil, false
 	}
 	if op != operators.Equals && op != operators.NotEquals && kind != KindInt {
 		return nil, false // ordering of strings and bools stays with CEL
 	}
+	if kind == KindString {
+		eq := op == operators.Equals
+		switch {
+		case b == nil:
+			return func(in *Input) tri {
+				x, ok := a.strValue(in)
+				if !ok {
+					return triErr
+				}
+				return triOf((x == k.s) == eq)
+			}, true
+		case a == nil:
+			return func(in *Input) tri {
+				y, ok := b.strValue(in)
+				if !ok {
+					return triErr
+				}
+				return triOf((k.s == y) == eq)
+			}, true
+		}
+		return func(in *Input) tri {
+			x, ok1 := a.strValue(in)
+			y, ok2 := b.strValue(in)
+			if !ok1 || !ok2 {
+				return triErr
+			}
+			return triOf((x == y) == eq)
+		}, true
+	}
+	read := func(f *field, in *Input) (int64, bool) {
+		if f == nil {
+			return k.i, true
+		}
+		return f.intValue(in)
+	}
 	return func(in *Input) tri {
-		x, ok1 := a(in)
-		y, ok2 := b(in)
+		x, ok1 := read(a, in)
+		y, ok2 := read(b, in)
 		if !ok1 || !ok2 {
 			return triErr
 		}
@@ -258,18 +307,14 @@ func (c *nativeCompiler) compare(op string, l, r celast.Expr) (check, bool) {
 		case operators.NotEquals:
 			return triOf(x != y)
 		case operators.Less:
-			return triOf(x.i < y.i)
+			return triOf(x < y)
 		case operators.LessEquals:
-			return triOf(x.i <= y.i)
+			return triOf(x <= y)
 		case operators.Greater:
-			return triOf(x.i > y.i)
+			return triOf(x > y)
 		}
-		return triOf(x.i >= y.i)
+		return triOf(x >= y)
 	}, true
-}
-
-func constKey(k gkey) func(*Input) (gkey, bool) {
-	return func(*Input) (gkey, bool) { return k, true }
 }
 
 // presence returns a test of whether the field is present, or nil.

@@ -118,7 +118,27 @@ type native struct {
 	addr func(p unsafe.Pointer) netip.Addr
 	mac  func(p unsafe.Pointer) flow.MAC
 	omit bool
+	// ld is how str, int or bool load the value, so that the guard index
+	// and the native checks read it without an indirect call.
+	ld loadKind
 }
+
+// loadKind is the Go type a native string, int or bool reader loads.
+type loadKind uint8
+
+const (
+	ldNone loadKind = iota
+	ldString
+	ldBool
+	ldInt8
+	ldInt16
+	ldInt32
+	ldInt64
+	ldUint8
+	ldUint16
+	ldUint32
+	ldUint64
+)
 
 type step struct {
 	off uintptr
@@ -297,13 +317,13 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*string)(p)
 			return types.String(v), !omit || v != ""
-		}, native{str: str, omit: omit}
+		}, native{str: str, omit: omit, ld: ldString}
 	case reflect.Bool:
 		b := func(p unsafe.Pointer) bool { return *(*bool)(p) }
 		return KindBool, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*bool)(p)
 			return types.Bool(v), !omit || v
-		}, native{bool: b, omit: omit}
+		}, native{bool: b, omit: omit, ld: ldBool}
 	case reflect.Float64:
 		return KindDouble, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*float64)(p)
@@ -320,7 +340,7 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 		return KindInt, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := read(p)
 			return types.Int(v), !omit || v != 0
-		}, native{int: read, omit: omit}
+		}, native{int: read, omit: omit, ld: intLoad(t.Kind())}
 	case reflect.Slice:
 		switch e := t.Elem(); e.Kind() {
 		case reflect.String:
@@ -355,6 +375,53 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 		}
 	}
 	return 0, nil, native{}
+}
+
+func intLoad(k reflect.Kind) loadKind {
+	switch k {
+	case reflect.Int8:
+		return ldInt8
+	case reflect.Int16:
+		return ldInt16
+	case reflect.Int32:
+		return ldInt32
+	case reflect.Int64, reflect.Int:
+		return ldInt64
+	case reflect.Uint8:
+		return ldUint8
+	case reflect.Uint16:
+		return ldUint16
+	case reflect.Uint32:
+		return ldUint32
+	default: // Uint64, Uint
+		return ldUint64
+	}
+}
+
+// loadInt reads an int or bool leaf (bools as 0 and 1).
+func loadInt(ld loadKind, p unsafe.Pointer) int64 {
+	switch ld {
+	case ldBool:
+		if *(*bool)(p) {
+			return 1
+		}
+		return 0
+	case ldInt8:
+		return int64(*(*int8)(p))
+	case ldInt16:
+		return int64(*(*int16)(p))
+	case ldInt32:
+		return int64(*(*int32)(p))
+	case ldInt64:
+		return *(*int64)(p)
+	case ldUint8:
+		return int64(*(*uint8)(p))
+	case ldUint16:
+		return int64(*(*uint16)(p))
+	case ldUint32:
+		return int64(*(*uint32)(p))
+	}
+	return int64(*(*uint64)(p))
 }
 
 func intReader(k reflect.Kind) func(unsafe.Pointer) int64 {
