@@ -2,6 +2,8 @@ package flow
 
 import (
 	"errors"
+	"math"
+	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -34,7 +36,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `,"end":`...)
 	b = appendTime(b, r.End)
 	b = append(b, `,"duration_s":`...)
-	b = strconv.AppendFloat(b, r.DurationS, 'f', -1, 64)
+	b = appendDuration(b, r.DurationS)
 	b = append(b, `,"end_reason":`...)
 	b = appendSafe(b, string(r.EndReason))
 	b = append(b, `,"proto":`...)
@@ -53,12 +55,12 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = r.Src.appendJSON(b)
 	b = append(b, `,"dst":`...)
 	b = r.Dst.appendJSON(b)
-	b = appendSafeField(b, 0, "direction", r.Direction)
+	b = appendSafeField(b, 0, `,"direction":`, r.Direction)
 	if s := r.Sensor; s != nil {
 		b = append(b, `,"sensor":{`...)
 		n := len(b)
-		b = appendField(b, n, "id", s.ID)
-		b = appendField(b, n, "site", s.Site)
+		b = appendField(b, n, `,"id":`, s.ID)
+		b = appendField(b, n, `,"site":`, s.Site)
 		b = append(b, '}')
 	}
 	if d := r.Device; d != nil {
@@ -70,17 +72,17 @@ func (r *Record) AppendJSON(b []byte) []byte {
 			b, _ = d.MAC.AppendText(b)
 			b = append(b, '"')
 		}
-		b = appendField(b, 0, "vendor", d.Vendor)
+		b = appendField(b, 0, `,"vendor":`, d.Vendor)
 		if d.RandomizedMAC {
 			b = append(b, `,"randomized_mac":true`...)
 		}
-		b = appendField(b, 0, "hostname", d.Hostname)
-		b = appendField(b, 0, "id", d.ID)
-		b = appendField(b, 0, "owner", d.Owner)
-		b = appendField(b, 0, "assigned_site", d.AssignedSite)
-		b = appendField(b, 0, "assigned_country", d.AssignedCountry)
-		b = appendField(b, 0, "home_timezone", d.HomeTimezone)
-		b = appendSafeField(b, 0, "matched_by", d.MatchedBy)
+		b = appendField(b, 0, `,"hostname":`, d.Hostname)
+		b = appendField(b, 0, `,"id":`, d.ID)
+		b = appendField(b, 0, `,"owner":`, d.Owner)
+		b = appendField(b, 0, `,"assigned_site":`, d.AssignedSite)
+		b = appendField(b, 0, `,"assigned_country":`, d.AssignedCountry)
+		b = appendField(b, 0, `,"home_timezone":`, d.HomeTimezone)
+		b = appendSafeField(b, 0, `,"matched_by":`, d.MatchedBy)
 		b = append(b, '}')
 	}
 	if e := r.Egress; e != nil {
@@ -93,12 +95,12 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		}
 		b = append(b, `,"source":`...)
 		b = appendString(b, e.Source)
-		b = appendField(b, 0, "peer", e.Peer)
+		b = appendField(b, 0, `,"peer":`, e.Peer)
 		b = append(b, '}')
 	}
-	b = appendField(b, 0, "app", r.App)
-	b = appendSafeField(b, 0, "app_source", r.AppSource)
-	b = appendField(b, 0, "app_category", r.AppCategory)
+	b = appendField(b, 0, `,"app":`, r.App)
+	b = appendSafeField(b, 0, `,"app_source":`, r.AppSource)
+	b = appendField(b, 0, `,"app_category":`, r.AppCategory)
 	if t := r.TCP; t != nil {
 		b = append(b, `,"tcp":{"src_flags":"`...)
 		b, _ = t.SrcFlags.AppendText(b)
@@ -137,21 +139,21 @@ func (r *Record) appendMeta(b []byte) []byte {
 	if t := r.TLS; t != nil {
 		b = append(b, `,"tls":{`...)
 		n := len(b)
-		b = appendField(b, n, "sni", t.SNI)
+		b = appendField(b, n, `,"sni":`, t.SNI)
 		if len(t.ALPN) > 0 {
-			b = appendKey(b, n, "alpn")
+			b = appendKey(b, n, `,"alpn":`)
 			b = appendStrings(b, t.ALPN)
 		}
 		// Fingerprints, versions and cipher names are computed here from
 		// numbers, never copied from the wire: they need no escaping.
-		b = appendSafeField(b, n, "version", t.Version)
-		b = appendSafeField(b, n, "ja3", t.JA3)
-		b = appendSafeField(b, n, "ja3_string", t.JA3String)
-		b = appendSafeField(b, n, "ja4", t.JA4)
-		b = appendSafeField(b, n, "server_version", t.ServerVer)
-		b = appendSafeField(b, n, "cipher", t.Cipher)
-		b = appendField(b, n, "cert_subject", t.CertSubject)
-		b = appendField(b, n, "cert_issuer", t.CertIssuer)
+		b = appendSafeField(b, n, `,"version":`, t.Version)
+		b = appendSafeField(b, n, `,"ja3":`, t.JA3)
+		b = appendSafeField(b, n, `,"ja3_string":`, t.JA3String)
+		b = appendSafeField(b, n, `,"ja4":`, t.JA4)
+		b = appendSafeField(b, n, `,"server_version":`, t.ServerVer)
+		b = appendSafeField(b, n, `,"cipher":`, t.Cipher)
+		b = appendField(b, n, `,"cert_subject":`, t.CertSubject)
+		b = appendField(b, n, `,"cert_issuer":`, t.CertIssuer)
 		b = append(b, '}')
 	}
 	if q := r.QUIC; q != nil {
@@ -168,7 +170,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 		}
 		b = append(b, `,"qtype":`...)
 		b = appendString(b, d.QType)
-		b = appendField(b, 0, "rcode", d.RCode)
+		b = appendField(b, 0, `,"rcode":`, d.RCode)
 		if len(d.Answers) > 0 {
 			b = append(b, `,"answers":`...)
 			b = appendStrings(b, d.Answers)
@@ -178,9 +180,9 @@ func (r *Record) appendMeta(b []byte) []byte {
 	if h := r.HTTP; h != nil {
 		b = append(b, `,"http":{"method":`...)
 		b = appendString(b, h.Method)
-		b = appendField(b, 0, "host", h.Host)
-		b = appendField(b, 0, "path", h.Path)
-		b = appendField(b, 0, "user_agent", h.UserAgent)
+		b = appendField(b, 0, `,"host":`, h.Host)
+		b = appendField(b, 0, `,"path":`, h.Path)
+		b = appendField(b, 0, `,"user_agent":`, h.UserAgent)
 		if h.Status != 0 {
 			b = append(b, `,"status":`...)
 			b = strconv.AppendInt(b, int64(h.Status), 10)
@@ -190,28 +192,28 @@ func (r *Record) appendMeta(b []byte) []byte {
 	if s := r.SSH; s != nil {
 		b = append(b, `,"ssh":{`...)
 		n := len(b)
-		b = appendField(b, n, "client", s.Client)
-		b = appendField(b, n, "server", s.Server)
+		b = appendField(b, n, `,"client":`, s.Client)
+		b = appendField(b, n, `,"server":`, s.Server)
 		b = append(b, '}')
 	}
 	if d := r.DHCP; d != nil {
 		b = append(b, `,"dhcp":{`...)
 		n := len(b)
 		if len(d.MsgTypes) > 0 {
-			b = appendKey(b, n, "msg_types")
+			b = appendKey(b, n, `,"msg_types":`)
 			b = appendStrings(b, d.MsgTypes)
 		}
 		if !d.ClientMAC.IsZero() {
-			b = appendKey(b, n, "client_mac")
+			b = appendKey(b, n, `,"client_mac":`)
 			b = append(b, '"')
 			b, _ = d.ClientMAC.AppendText(b)
 			b = append(b, '"')
 		}
-		b = appendField(b, n, "requested_addr", d.RequestedIP)
-		b = appendField(b, n, "assigned_addr", d.AssignedIP)
-		b = appendField(b, n, "hostname", d.Hostname)
-		b = appendField(b, n, "vendor_class", d.VendorClass)
-		b = appendField(b, n, "client_id", d.ClientID)
+		b = appendField(b, n, `,"requested_addr":`, d.RequestedIP)
+		b = appendField(b, n, `,"assigned_addr":`, d.AssignedIP)
+		b = appendField(b, n, `,"hostname":`, d.Hostname)
+		b = appendField(b, n, `,"vendor_class":`, d.VendorClass)
+		b = appendField(b, n, `,"client_id":`, d.ClientID)
 		b = append(b, '}')
 	}
 	if k := r.SOCKS; k != nil {
@@ -224,15 +226,14 @@ func (r *Record) appendMeta(b []byte) []byte {
 	return b
 }
 
-// appendKey appends "key": inside an object that opened at offset open,
-// with a comma unless it is the object's first member (open 0: never first).
+// appendKey appends key, a member's `,"name":`, inside an object that
+// opened at offset open, without the comma when it is the object's first
+// member (open 0: never first).
 func appendKey(b []byte, open int, key string) []byte {
-	if len(b) != open {
-		b = append(b, ',')
+	if len(b) == open {
+		key = key[1:]
 	}
-	b = append(b, '"')
-	b = append(b, key...)
-	return append(b, '"', ':')
+	return append(b, key...)
 }
 
 // appendStrings appends a JSON array of strings.
@@ -256,7 +257,7 @@ func appendSafeField(b []byte, open int, key, value string) []byte {
 	return appendSafe(b, value)
 }
 
-// appendField appends "key":"value" unless value is empty.
+// appendField appends key (`,"name":`) and the value unless it is empty.
 func appendField(b []byte, open int, key, value string) []byte {
 	if value == "" {
 		return b
@@ -267,12 +268,12 @@ func appendField(b []byte, open int, key, value string) []byte {
 
 func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = append(b, `{"ip":"`...)
-	b = e.IP.AppendTo(b)
+	b = appendAddr(b, e.IP)
 	b = append(b, `","port":`...)
 	b = strconv.AppendUint(b, uint64(e.Port), 10)
 	if !e.MAC.IsZero() {
 		b = append(b, `,"mac":"`...)
-		b, _ = e.MAC.AppendText(b)
+		b = appendMAC(b, e.MAC)
 		b = append(b, '"')
 	}
 	b = append(b, `,"packets":`...)
@@ -281,14 +282,56 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = strconv.AppendUint(b, e.Bytes, 10)
 	b = append(b, `,"payload_bytes":`...)
 	b = strconv.AppendUint(b, e.PayloadBytes, 10)
-	b = appendField(b, 0, "name", e.Name)
-	b = appendSafeField(b, 0, "name_source", e.NameSource)
-	b = appendField(b, 0, "hostname", e.Hostname)
+	b = appendField(b, 0, `,"name":`, e.Name)
+	b = appendSafeField(b, 0, `,"name_source":`, e.NameSource)
+	b = appendField(b, 0, `,"hostname":`, e.Hostname)
 	return append(b, '}')
 }
 
-// appendTime writes TimeLayout by hand: time.AppendFormat's general layout
-// interpreter costs more than the rest of a record's encoding.
+// appendAddr is netip.Addr.AppendTo with a faster IPv4 path, a record's
+// commonest address.
+func appendAddr(b []byte, a netip.Addr) []byte {
+	if !a.Is4() {
+		return a.AppendTo(b)
+	}
+	v := a.As4()
+	var buf [15]byte
+	n := 0
+	for i, x := range v {
+		if i > 0 {
+			buf[n] = '.'
+			n++
+		}
+		d := decimals[x]
+		l := int(d[3])
+		copy(buf[n:n+3], d[:3])
+		n += l
+	}
+	return append(b, buf[:n]...)
+}
+
+// decimals holds each byte value's decimal digits, and their count last.
+var decimals = func() (t [256][4]byte) {
+	for i := range t {
+		s := strconv.Itoa(i)
+		copy(t[i][:3], s)
+		t[i][3] = byte(len(s))
+	}
+	return t
+}()
+
+// appendMAC is MAC.AppendText in one append.
+func appendMAC(b []byte, m MAC) []byte {
+	var buf [17]byte
+	for i, x := range m {
+		buf[3*i], buf[3*i+1] = hexDigits[x>>4], hexDigits[x&0xf]
+		if i < 5 {
+			buf[3*i+2] = ':'
+		}
+	}
+	return append(b, buf[:]...)
+}
+
 // appendSafe appends a string known to need no escaping (fixed names,
 // hex and base64 ids).
 func appendSafe(b []byte, s string) []byte {
@@ -297,6 +340,39 @@ func appendSafe(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// appendDuration appends seconds as strconv.AppendFloat(b, s, 'f', -1, 64)
+// does. A duration made as float64(ns)/1e9, as the sensor makes it, is
+// written from its nanoseconds: below 2^20 s a float64's spacing is under
+// 1e-9, so the exact decimal of ns/1e9 is the only shortest one that reads
+// back as s, which is what AppendFloat prints, at a fraction of its cost.
+func appendDuration(b []byte, s float64) []byte {
+	if s <= 0 || s >= 1<<20 {
+		return strconv.AppendFloat(b, s, 'f', -1, 64)
+	}
+	ns := int64(math.Round(s * 1e9))
+	if float64(ns)/1e9 != s {
+		return strconv.AppendFloat(b, s, 'f', -1, 64)
+	}
+	b = strconv.AppendInt(b, ns/1e9, 10)
+	frac := ns % 1e9
+	if frac == 0 {
+		return b
+	}
+	var buf [10]byte
+	buf[0] = '.'
+	for i := 9; i >= 1; i-- {
+		buf[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 10
+	for buf[n-1] == '0' {
+		n--
+	}
+	return append(b, buf[:n]...)
+}
+
+// appendTime writes TimeLayout by hand: time.AppendFormat's general layout
+// interpreter costs more than the rest of a record's encoding.
 func appendTime(b []byte, t time.Time) []byte {
 	secs := t.Unix()
 	ns := t.Nanosecond()
@@ -333,27 +409,52 @@ func appendTime(b []byte, t time.Time) []byte {
 	}
 	var buf [32]byte
 	buf[0] = '"'
-	put := func(i int, v int64, n int) {
-		for j := i + n - 1; j >= i; j-- {
-			buf[j] = byte('0' + v%10)
-			v /= 10
-		}
-	}
-	put(1, y, 4)
+	put2(buf[1:], int(y/100))
+	put2(buf[3:], int(y%100))
 	buf[5] = '-'
-	put(6, m, 2)
+	put2(buf[6:], int(m))
 	buf[8] = '-'
-	put(9, d, 2)
+	put2(buf[9:], int(d))
 	buf[11] = 'T'
-	put(12, sod/3600, 2)
+	put2(buf[12:], int(sod/3600))
 	buf[14] = ':'
-	put(15, sod/60%60, 2)
+	put2(buf[15:], int(sod/60%60))
 	buf[17] = ':'
-	put(18, sod%60, 2)
+	put2(buf[18:], int(sod%60))
 	buf[20] = '.'
-	put(21, int64(ns), 9)
+	put2(buf[21:], ns/1e7)
+	put2(buf[23:], ns/1e5%100)
+	put2(buf[25:], ns/1e3%100)
+	put2(buf[27:], ns/10%100)
+	buf[29] = byte('0' + ns%10)
 	buf[30], buf[31] = 'Z', '"'
 	return append(b, buf[:]...)
+}
+
+// put2 writes v (0-99) as two digits.
+func put2(b []byte, v int) {
+	b[0], b[1] = twoDigits[2*v], twoDigits[2*v+1]
+}
+
+const twoDigits = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// special reports whether any of w's bytes is not plain: a control
+// character, non-ASCII, or one of " \ < > & (the SWAR zero-byte tests of
+// Hacker's Delight 6-1, exact for "any").
+func special(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return (w-0x20*ones)&^w&highs|w&highs|zero(w^'"'*ones)|zero(w^'\\'*ones)|
+		zero(w^'<'*ones)|zero(w^'>'*ones)|zero(w^'&'*ones) != 0
 }
 
 // plain marks the ASCII bytes a JSON string holds unescaped (as
@@ -370,8 +471,18 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 // wire and may hold anything.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
+	// Eight bytes at a time while none needs a second look (most strings
+	// are plain ASCII names).
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if special(w) {
+			break
+		}
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plain[c] {

@@ -2,11 +2,16 @@ package flow
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // full returns a record with every field set, so the round-trip test notices
@@ -182,5 +187,54 @@ func TestClone(t *testing.T) {
 	*r.Sensor, *r.Device = Sensor{}, Device{}
 	if got := string(c.AppendJSON(nil)); got != want {
 		t.Errorf("clone changed with its original:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendDuration(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	check := func(s float64) {
+		t.Helper()
+		if got, want := string(appendDuration(nil, s)), strconv.FormatFloat(s, 'f', -1, 64); got != want {
+			t.Fatalf("appendDuration(%v) = %s, want %s", s, got, want)
+		}
+	}
+	for _, s := range []float64{0, math.Copysign(0, -1), -1.5, 1e-9, 0.1, 1, 1.5, 299.999999999, 1<<20 - 1e-9, 1 << 20, 1e300, math.Inf(1), math.NaN(), 1.0000000001} {
+		check(s)
+	}
+	for range 200000 {
+		ns := r.Int64N(int64(1) << (1 + r.IntN(62)))
+		check(float64(ns) / 1e9)
+		check(r.Float64() * math.Pow(10, float64(r.IntN(12)-6)))
+	}
+}
+
+func TestSpecial(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			for _, fill := range []byte{'a', ' ', '~'} {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				want := c >= utf8.RuneSelf || !plain[c]
+				if got := special(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("special(%q) = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestAppendAddrAndMAC(t *testing.T) {
+	for _, s := range []string{"0.0.0.0", "10.0.1.249", "255.255.255.255", "1.22.133.4", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1%eth0"} {
+		a := netip.MustParseAddr(s)
+		if got := string(appendAddr(nil, a)); got != a.String() {
+			t.Errorf("appendAddr(%s) = %s", s, got)
+		}
+	}
+	m := MAC{0, 0x1b, 0x21, 0xab, 0xcd, 0xef}
+	if got, want := string(appendMAC(nil, m)), m.String(); got != want {
+		t.Errorf("appendMAC = %s, want %s", got, want)
 	}
 }

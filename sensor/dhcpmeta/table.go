@@ -61,8 +61,11 @@ type clientInfo struct {
 // reports an address it already uses. Time is an argument so capture replay
 // is deterministic. A Table is safe for concurrent use.
 type Table struct {
-	mu      sync.Mutex
-	maxAge  time.Duration
+	mu       sync.Mutex
+	maxAge   time.Duration
+	capacity int
+	// leases and clients are made by the first message: a sensor that
+	// never sees DHCP spends no memory on them.
 	leases  *lru.LRU[addrKey, leaseEntry]
 	clients *lru.LRU[string, clientInfo]
 	expired uint64
@@ -76,10 +79,14 @@ func NewTable(cfg TableConfig) *Table {
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 24 * time.Hour
 	}
-	return &Table{
-		maxAge:  cfg.MaxAge,
-		leases:  lru.New[addrKey, leaseEntry](cfg.Capacity),
-		clients: lru.New[string, clientInfo](cfg.Capacity),
+	return &Table{maxAge: cfg.MaxAge, capacity: cfg.Capacity}
+}
+
+// init makes the LRUs; t.mu is held.
+func (t *Table) init() {
+	if t.leases == nil {
+		t.leases = lru.New[addrKey, leaseEntry](t.capacity)
+		t.clients = lru.New[string, clientInfo](t.capacity)
 	}
 }
 
@@ -91,6 +98,7 @@ func (t *Table) AddV4(m *V4, now time.Time) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.init()
 	ckey := "4" + string(m.ClientMAC)
 	hostname := m.Hostname
 	if hostname == "" {
@@ -132,6 +140,7 @@ func (t *Table) AddV6(m *V6, now time.Time) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.init()
 	ckey := "6" + string(m.ClientDUID)
 	info := clientInfo{mac: m.ClientMAC, hostname: m.FQDN, vendorClass: m.VendorClass, clientID: m.ClientDUID}
 	switch m.Type {
@@ -208,6 +217,9 @@ func merge(primary, fallback clientInfo) clientInfo {
 func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.leases == nil || t.leases.Len() == 0 {
+		return Lease{}, false
+	}
 	k := keyOf(addr)
 	e, ok := t.leases.Get(k)
 	if !ok {
@@ -225,6 +237,9 @@ func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 func (t *Table) Stats() TableStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.leases == nil {
+		return TableStats{Expired: t.expired}
+	}
 	return TableStats{
 		Len:       t.leases.Len(),
 		Evictions: t.leases.Evictions() + t.clients.Evictions(),

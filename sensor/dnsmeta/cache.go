@@ -54,9 +54,10 @@ type Cache struct {
 	mu       sync.Mutex
 	minTTL   int64
 	maxTTL   int64
+	capacity int
 	shared   []netip.Prefix
-	pairs    *lru.LRU[pairKey, cached]
-	byServer map[addrKey]pairKey // the latest shared answer per server
+	pairs    *lru.LRU[pairKey, cached] // made by the first answer
+	byServer map[addrKey]pairKey       // the latest shared answer per server
 	stats    CacheStats
 	resolved []Resolved // Add scratch
 }
@@ -76,8 +77,8 @@ func NewCache(cfg Config) *Cache {
 	return &Cache{
 		minTTL:   int64(cfg.MinTTL),
 		maxTTL:   int64(cfg.MaxTTL),
+		capacity: cfg.Capacity,
 		shared:   append([]netip.Prefix(nil), cfg.SharedResolvers...),
-		pairs:    lru.New[pairKey, cached](cfg.Capacity),
 		byServer: make(map[addrKey]pairKey),
 	}
 }
@@ -95,6 +96,9 @@ func (c *Cache) Add(client, resolver netip.Addr, m *Message, now time.Time) int 
 	c.resolved = m.Resolve(c.resolved[:0])
 	if len(c.resolved) == 0 {
 		return 0
+	}
+	if c.pairs == nil {
+		c.pairs = lru.New[pairKey, cached](c.capacity)
 	}
 	shared := c.isShared(resolver)
 	ck := keyOf(client)
@@ -160,6 +164,9 @@ func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
 }
 
 func (c *Cache) hit(k pairKey, now int64) (string, bool) {
+	if c.pairs == nil {
+		return "", false
+	}
 	e, ok := c.pairs.Get(k)
 	if !ok {
 		return "", false
@@ -178,7 +185,9 @@ func (c *Cache) Stats() CacheStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Len = c.pairs.Len()
+	if c.pairs != nil {
+		s.Len = c.pairs.Len()
+	}
 	return s
 }
 

@@ -14,44 +14,52 @@ const (
 	closing
 )
 
-// direction holds what one endpoint sent.
+// direction holds what one endpoint sent, in 32 bytes: the two of a flow
+// fill its second cache line.
 type direction struct {
 	packets, bytes, payload uint64
 	seqEnd                  uint32 // highest sequence number + payload seen
 	historySeen             uint16 // bit per history letter already recorded
 	flags                   flow.TCPFlags
-	seqSeen                 bool
-	finSeen                 bool
+	seen                    uint8 // seenSeq, seenFIN
 }
 
-// entry is one flow. It holds no pointers, so a table of a million of them
-// costs the garbage collector nothing to scan. The fields every packet
-// touches come first, so that a packet's update stays within the entry's
-// first two cache lines; the key, MACs, history text and tunnel are read
-// when the flow starts or ends.
+const (
+	seenSeq = 1 << iota // seqEnd is set
+	seenFIN
+)
+
+// entry is one flow, in four cache lines. It holds no pointers, so a table
+// of a million of them costs the garbage collector nothing to scan. The
+// first line holds what a packet's lookup compares and checks (the key,
+// the state, the times), the second the counters it updates; the rest is
+// read when the flow starts, ends, or moves in the lists. TestEntryLayout
+// keeps it so.
 type entry struct {
-	last       int64
-	first      int64
-	dir        [2]direction
+	key        flow.Key // canonical
 	state      state
 	srcIsB     bool // the initiator is key.Dst (the canonical key's second endpoint)
 	rst        bool
 	macsKnown  bool // both MACs are set; skip the per-packet check
+	inspecting bool // the Inspector still wants this flow's packets
+	last       int64
+	first      int64
+
+	dir [2]direction
+
+	prev, next int32
+	meta       int32 // the Inspector's slot, -1 for none
 	nhistory   uint8
 	icmpOneWay bool
 	icmpType   uint8
 	icmpCode   uint8
-	prev, next int32
-	meta       int32 // the Inspector's slot, -1 for none
-	inspecting bool  // the Inspector still wants this flow's packets
-	enq        int64 // when the flow was last put at the LRU list's tail
-	closeAt    int64
+	external   bool   // counted outside the table (UpdateExternal)
+	enq        int64  // when the flow was last put at the LRU list's tail
+	closeAt    int64  // when a closing flow's linger ends
+	gen        uint64 // External.Gen of the counting this record holds
 	history    [24]byte
 	mac        [2]flow.MAC // initiator, responder
-	key        flow.Key    // canonical
 	tunnel     tunnelInfo
-	external   bool   // counted outside the table (UpdateExternal)
-	gen        uint64 // External.Gen of the counting this record holds
 }
 
 type tunnelInfo struct {
@@ -190,9 +198,9 @@ func (e *entry) account(p *decode.Packet, swapped bool) bool {
 		return true
 	}
 	if f&flow.FlagFIN != 0 {
-		s.finSeen = true
+		s.seen |= seenFIN
 	}
-	return e.dir[0].finSeen && e.dir[1].finSeen
+	return e.dir[0].seen&e.dir[1].seen&seenFIN != 0
 }
 
 // tcpHistory records Zeek conn.log history letters: upper case from the
@@ -216,23 +224,47 @@ func (e *entry) tcpHistory(d int, p *decode.Packet) {
 	s := &e.dir[d]
 	if p.PayloadLen > 0 {
 		end := p.Seq + p.PayloadLen
-		if s.seqSeen && int32(end-s.seqEnd) <= 0 {
+		if s.seen&seenSeq != 0 && int32(end-s.seqEnd) <= 0 {
 			e.addHistory(d, 'T')
 		} else {
 			e.addHistory(d, 'D')
 		}
-		if !s.seqSeen || int32(end-s.seqEnd) > 0 {
-			s.seqEnd, s.seqSeen = end, true
+		if s.seen&seenSeq == 0 || int32(end-s.seqEnd) > 0 {
+			s.seqEnd = end
+			s.seen |= seenSeq
 		}
 	} else if f&(flow.FlagSYN|flow.FlagFIN|flow.FlagRST|flow.FlagACK) == flow.FlagACK {
 		e.addHistory(d, 'A')
 	}
 }
 
-const historyLetters = "SHADFRTQ^"
+// historyBit is a history letter's bit in direction.historySeen.
+func historyBit(c byte) uint16 {
+	switch c {
+	case 'S':
+		return 1 << 0
+	case 'H':
+		return 1 << 1
+	case 'A':
+		return 1 << 2
+	case 'D':
+		return 1 << 3
+	case 'F':
+		return 1 << 4
+	case 'R':
+		return 1 << 5
+	case 'T':
+		return 1 << 6
+	case 'Q':
+		return 1 << 7
+	case '^':
+		return 1 << 8
+	}
+	return 1 << 15
+}
 
 func (e *entry) addHistory(d int, c byte) {
-	bit := uint16(1) << indexOf(c)
+	bit := historyBit(c)
 	s := &e.dir[d]
 	if s.historySeen&bit != 0 || int(e.nhistory) >= len(e.history) {
 		return
@@ -243,13 +275,4 @@ func (e *entry) addHistory(d int, c byte) {
 	}
 	e.history[e.nhistory] = c
 	e.nhistory++
-}
-
-func indexOf(c byte) int {
-	for i := range len(historyLetters) {
-		if historyLetters[i] == c {
-			return i
-		}
-	}
-	return 15
 }

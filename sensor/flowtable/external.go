@@ -80,14 +80,17 @@ func (t *Table) InspectExternal(x *External, p *decode.Packet) bool {
 func (t *Table) Advance(now int64) {
 	if now > t.now {
 		t.now = now
-		t.expire()
+		if t.now >= t.due {
+			t.expire()
+		}
 	}
 }
 
 func (t *Table) external(x *External) *entry {
 	t.Advance(x.Last)
 	first := x.firstPacket()
-	ei, ok := t.index[x.Key]
+	h := t.index.hash(&x.Key, false)
+	ei, ok := t.index.find(t, &x.Key, false, h)
 	var e *entry
 	switch {
 	case !ok && t.now-x.Last >= t.idle:
@@ -95,14 +98,14 @@ func (t *Table) external(x *External) *entry {
 		// a late copy of its counters must not open a second record.
 		return nil
 	case !ok:
-		if len(t.index) >= t.cfg.MaxFlows {
+		if t.index.n >= t.cfg.MaxFlows {
 			t.evict()
 		}
 		ei = t.alloc()
 		e = t.at(ei)
 		e.key = x.Key
 		e.reset(&first, x.FirstFromDst, nil)
-		t.index[x.Key] = ei
+		t.index.insert(h, ei)
 		t.enqueue(ei)
 		t.stats.Created++
 	case !t.at(ei).external || t.at(ei).gen != x.Gen:
@@ -141,6 +144,7 @@ func (t *Table) external(x *External) *entry {
 		e.closeAt = max(x.Closed, x.First) + t.linger
 		t.lru.remove(t, ei)
 		t.closing.pushBack(t, ei)
+		t.due = min(t.due, e.closeAt)
 	}
 	return e
 }
@@ -172,7 +176,11 @@ func (e *entry) fold(x *External) {
 			d = 1 - s
 		}
 		xs, es := &x.Side[s], &e.dir[d]
-		es.packets, es.bytes, es.payload, es.flags, es.finSeen = xs.Packets, xs.Bytes, xs.Payload, xs.Flags, xs.FIN
+		es.packets, es.bytes, es.payload, es.flags = xs.Packets, xs.Bytes, xs.Payload, xs.Flags
+		es.seen &^= seenFIN
+		if xs.FIN {
+			es.seen |= seenFIN
+		}
 		e.mac[d] = xs.MAC
 	}
 	e.macsKnown = true

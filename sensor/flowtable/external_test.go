@@ -60,7 +60,7 @@ func (k *kernel) packet(t *Table, p *decode.Packet) {
 		fl := p.TCPFlags
 		d.Flags |= fl
 		letter := func(c byte) {
-			bit := uint16(1) << indexOf(c)
+			bit := historyBit(c)
 			if f.seen[s]&bit != 0 || x.NHistory == len(x.History) {
 				return
 			}

@@ -12,6 +12,7 @@ package flowtable
 
 import (
 	"encoding/binary"
+	"math"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
@@ -92,11 +93,12 @@ type Table struct {
 	idle, active, linger int64
 	emit                 Emit
 	insp                 Inspector
-	index                map[flow.Key]int32
+	index                index
 	chunks               [][]entry
 	free                 []int32
 	lru, closing         list
 	now                  int64
+	due                  int64 // no flow can expire before (a lower bound)
 	stats                Stats
 	rec                  flow.Record
 	recTCP               flow.TCP
@@ -121,7 +123,7 @@ func New(cfg Config, emit Emit) *Table {
 		active:  int64(cfg.ActiveTimeout),
 		linger:  int64(cfg.CloseLinger),
 		emit:    emit,
-		index:   make(map[flow.Key]int32, 1024),
+		index:   newIndex(),
 		lru:     list{head: none, tail: none},
 		closing: list{head: none, tail: none},
 	}
@@ -133,7 +135,7 @@ func (t *Table) SetInspector(insp Inspector) { t.insp = insp }
 // Stats returns the table's counters.
 func (t *Table) Stats() Stats {
 	s := t.stats
-	s.Active = len(t.index)
+	s.Active = t.index.n
 	return s
 }
 
@@ -144,7 +146,9 @@ func (t *Table) at(i int32) *entry { return &t.chunks[i>>chunkBits][i&(chunkSize
 func (t *Table) Update(p *decode.Packet) {
 	if p.TS > t.now {
 		t.now = p.TS
-		t.expire()
+		if t.now >= t.due {
+			t.expire()
+		}
 	}
 	for i := range p.NCarriers {
 		c := &p.Carriers[i]
@@ -161,8 +165,9 @@ func (t *Table) Update(p *decode.Packet) {
 
 func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 	t.stats.Packets++
-	ck, swapped := p.Key.Canonical()
-	ei, ok := t.index[ck]
+	swapped := canonical(&p.Key)
+	h := t.index.hash(&p.Key, swapped)
+	ei, ok := t.index.find(t, &p.Key, swapped, h)
 	var e *entry
 	if ok {
 		e = t.at(ei)
@@ -178,14 +183,14 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 			t.stats.Created++
 		}
 	} else {
-		if len(t.index) >= t.cfg.MaxFlows {
+		if t.index.n >= t.cfg.MaxFlows {
 			t.evict()
 		}
 		ei = t.alloc()
 		e = t.at(ei)
-		e.key = ck
+		e.key, _ = p.Key.Canonical()
 		e.reset(p, swapped, tun)
-		t.index[ck] = ei
+		t.index.insert(h, ei)
 		t.enqueue(ei)
 		t.stats.Created++
 	}
@@ -199,6 +204,7 @@ func (t *Table) update(p *decode.Packet, tun *decode.Carrier) {
 		e.closeAt = t.now + t.linger
 		t.lru.remove(t, ei)
 		t.closing.pushBack(t, ei)
+		t.due = min(t.due, e.closeAt)
 	}
 }
 
@@ -220,6 +226,7 @@ func (t *Table) alloc() int32 {
 func (t *Table) enqueue(ei int32) {
 	t.at(ei).enq = t.now
 	t.lru.pushBack(t, ei)
+	t.due = min(t.due, t.now+t.idle)
 }
 
 // expire closes idle flows and closing flows whose linger has passed.
@@ -231,7 +238,8 @@ func (t *Table) enqueue(ei int32) {
 // enqueued less than an idle timeout ago nothing can be idle; a head that
 // saw packets since it was enqueued goes back to the tail. A flow therefore
 // closes between one and two idle timeouts after its last packet, and its
-// record still ends at that packet.
+// record still ends at that packet. Callers skip it while now is before
+// due, the earliest time either list's head can close.
 func (t *Table) expire() {
 	for t.lru.head != none {
 		hi := t.lru.head
@@ -252,6 +260,13 @@ func (t *Table) expire() {
 			break
 		}
 		t.drop(t.closing.head, &t.closing, e.endReason())
+	}
+	t.due = math.MaxInt64
+	if t.lru.head != none {
+		t.due = t.at(t.lru.head).enq + t.idle
+	}
+	if t.closing.head != none {
+		t.due = min(t.due, t.at(t.closing.head).closeAt)
 	}
 }
 
@@ -281,7 +296,7 @@ func (t *Table) drop(ei int32, l *list, reason flow.EndReason) {
 	e := t.at(ei)
 	t.export(e, reason)
 	l.remove(t, ei)
-	delete(t.index, e.key)
+	t.index.remove(t.index.hash(&e.key, false), ei)
 	t.free = append(t.free, ei)
 }
 

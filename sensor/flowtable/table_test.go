@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/sensor/decode"
@@ -187,5 +188,20 @@ func TestUpdateDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Update allocates %.1f times per packet", allocs)
+	}
+}
+
+// TestEntryLayout holds entry to its cache lines: a packet of a known flow
+// reads the first (key, state, times) and updates the second (counters).
+func TestEntryLayout(t *testing.T) {
+	var e entry
+	if s := unsafe.Sizeof(e); s%64 != 0 {
+		t.Errorf("entry is %d bytes, not a multiple of 64", s)
+	}
+	if o := unsafe.Offsetof(e.first) + unsafe.Sizeof(e.first); o > 64 {
+		t.Errorf("entry's first line ends at %d", o)
+	}
+	if o := unsafe.Offsetof(e.dir); o != 64 || unsafe.Sizeof(e.dir) != 64 {
+		t.Errorf("counters at %d, %d bytes; want the second line", o, unsafe.Sizeof(e.dir))
 	}
 }

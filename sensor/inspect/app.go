@@ -48,6 +48,7 @@ func (in *Inspector) identify(sl *slot) {
 		ClientFirst: pay.p[0][0], ClientSecond: pay.p[0][1], ServerFirst: pay.p[1][0], ServerSecond: pay.p[1][1]}
 	in.names(q, &sl.res)
 	sl.app = in.apps.Identify(q)
+	sl.identified = true
 	in.dropPayloads(sl)
 }
 
@@ -99,34 +100,38 @@ func (in *Inspector) setApp(sl *slot, r *flow.Record) {
 		return
 	}
 	var res appid.Result
+	early := false
 	if sl != nil {
 		if sl.pay != nil {
 			in.identify(sl)
 		}
-		res = sl.app
+		res, early = sl.app, sl.identified
 	}
 	// Payload signatures read a connection's first bytes; a TCP record
 	// that did not see the handshake (a flow continuing after a timeout, or
 	// one the capture joined midway) starts anywhere in the stream.
 	if res.Source == appid.SourcePayload && r.TCP != nil && !strings.ContainsAny(r.TCP.History, "SHsh") {
-		res = appid.Result{}
+		res, early = appid.Result{}, false
+	}
+	dnsName := ""
+	if r.Dst.NameSource == "dns" {
+		dnsName = r.Dst.Name
 	}
 	// A DNS-derived name is known only now: it may still refine a generic
-	// tunnel protocol or outweigh a fully-encrypted first packet.
-	refine := res.Source == appid.SourcePayload && r.Dst.NameSource == "dns"
-	if !strong(res.Source) || refine {
+	// tunnel protocol or outweigh a fully-encrypted first packet. Without
+	// one, a weak result of identification with the payloads stands:
+	// Identify would weigh the same names and ports again.
+	refine := res.Source == appid.SourcePayload && dnsName != ""
+	if !strong(res.Source) && !(early && dnsName == "") || refine {
 		q := &in.appIn
-		*q = appid.Input{ClientPort: r.Src.Port, ServerPort: r.Dst.Port}
+		*q = appid.Input{ClientPort: r.Src.Port, ServerPort: r.Dst.Port, DNSName: dnsName}
 		q.Proto, _ = flow.ProtoNumber(r.Proto)
 		if sl != nil {
 			in.names(q, &sl.res)
 		}
-		if r.Dst.NameSource == "dns" {
-			q.DNSName = r.Dst.Name
-		}
 		if refine {
 			res = in.apps.Refine(res, q)
-		} else if late := in.apps.Identify(q); late.App != "" && (res.App == "" || late.Source != appid.SourcePort) {
+		} else if late := in.identifyLate(q); late.App != "" && (res.App == "" || late.Source != appid.SourcePort) {
 			res = late
 		}
 	}

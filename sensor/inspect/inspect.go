@@ -81,7 +81,8 @@ const None = -1
 // concurrent use.
 type Inspector struct {
 	cfg       Config
-	slots     []slot
+	slots     [][]slot // chunks of slotChunk: growing copies nothing
+	nslots    int32
 	free      []int32
 	pool      []*state
 	active    int
@@ -101,6 +102,7 @@ type Inspector struct {
 	ciphers   map[uint16]string // IANA names; tls.CipherSuiteName rebuilds its list per call
 	apps      *appid.Identifier
 	appIn     appid.Input
+	nameApps  nameApps
 	payPool   []*payloads
 }
 
@@ -138,6 +140,8 @@ type slot struct {
 	// parsed: the parsers are finished; done: inspection is; named: the
 	// flow is TLS, QUIC, HTTP, DNS, DHCP or SSDP, identified by names.
 	parsed, done, named bool
+	// identified: identify ran with the flow's payloads (app holds its result).
+	identified bool
 	// The flow's transport and ports, initiator first.
 	proto        uint8
 	cport, sport uint16
@@ -239,13 +243,13 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	}
 	if *s == None {
 		*s = in.open()
-		sl := &in.slots[*s]
+		sl := in.slot(*s)
 		sl.proto, sl.cport, sl.sport = p.Key.Proto, p.Key.SrcPort, p.Key.DstPort
 		if d == 1 {
 			sl.cport, sl.sport = sl.sport, sl.cport
 		}
 	}
-	sl := &in.slots[*s]
+	sl := in.slot(*s)
 	if sl.done {
 		return false
 	}
@@ -314,17 +318,24 @@ func (in *Inspector) state(sl *slot) *state {
 	return st
 }
 
+const slotChunk = 1024
+
+func (in *Inspector) slot(i int32) *slot { return &in.slots[i/slotChunk][i%slotChunk] }
+
 func (in *Inspector) open() int32 {
 	var i int32
 	if n := len(in.free); n > 0 {
 		i = in.free[n-1]
 		in.free = in.free[:n-1]
 	} else {
-		in.slots = append(in.slots, slot{})
-		i = int32(len(in.slots) - 1)
+		if in.nslots%slotChunk == 0 {
+			in.slots = append(in.slots, make([]slot, slotChunk))
+		}
+		i = in.nslots
+		in.nslots++
 	}
-	sl := &in.slots[i]
-	sl.used, sl.udp, sl.parsed, sl.done, sl.named, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, false, nil, appid.Result{}
+	sl := in.slot(i)
+	sl.used, sl.udp, sl.parsed, sl.done, sl.named, sl.identified, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, false, false, nil, appid.Result{}
 	sl.res = result{}
 	return i
 }
@@ -343,7 +354,7 @@ func (in *Inspector) Release(s int32) {
 	if s == None {
 		return
 	}
-	sl := &in.slots[s]
+	sl := in.slot(s)
 	in.dropState(sl)
 	in.dropPayloads(sl)
 	sl.res = result{}
@@ -820,7 +831,7 @@ func tlsVersion(v uint16) string {
 // the slot until Release.
 func (in *Inspector) Finish(s int32, r *flow.Record) {
 	if s != None {
-		res := &in.slots[s].res
+		res := &in.slot(s).res
 		r.TLS, r.QUIC, r.DNS, r.HTTP, r.SSH, r.DHCP, r.SOCKS = res.tls, res.quic, res.dns, res.http, res.ssh, res.dhcp, res.socks
 	}
 	switch {
@@ -841,7 +852,7 @@ func (in *Inspector) Finish(s int32, r *flow.Record) {
 	}
 	var sl *slot
 	if s != None {
-		sl = &in.slots[s]
+		sl = in.slot(s)
 	}
 	in.setApp(sl, r)
 }

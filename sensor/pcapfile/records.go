@@ -43,10 +43,12 @@ func (p *records) next(fr *Frame) error {
 	if p.err != nil {
 		return p.err
 	}
-	if err := p.fill(16); err != nil {
-		return p.fail(err)
+	if p.end-p.start < 16 {
+		if err := p.fill(16); err != nil {
+			return p.fail(err)
+		}
 	}
-	h := p.buf[p.start : p.start+16]
+	h := p.buf[p.start : p.start+16 : p.start+16]
 	var sec, sub int64
 	var caplen, length int
 	if p.bigEndian {
@@ -65,8 +67,10 @@ func (p *records) next(fr *Frame) error {
 	if caplen > length {
 		return p.fail(fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, length))
 	}
-	if err := p.fill(16 + caplen); err != nil {
-		return p.fail(err)
+	if p.end-p.start < 16+caplen {
+		if err := p.fill(16 + caplen); err != nil {
+			return p.fail(err)
+		}
 	}
 	fr.Data = p.buf[p.start+16 : p.start+16+caplen : p.start+16+caplen]
 	fr.TS = sec*1e9 + sub*p.nsFactor
