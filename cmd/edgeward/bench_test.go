@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/cputime"
 	"github.com/edgeward/edgeward/internal/demo"
 	"github.com/edgeward/edgeward/rules"
 )
@@ -60,7 +60,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 		}
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Now()
 	for i := 0; b.Loop(); i++ {
 		j := i % len(recs)
 		r := recs[j]
@@ -69,18 +69,9 @@ func BenchmarkPipelineStages(b *testing.B) {
 		r.End = r.Start.Add(durs[j])
 		p.Process(r, emit)
 	}
-	cpu := cpuTime() - cpu0
+	cpu := cputime.Now() - cpu0
 	if cpu > 0 {
 		b.ReportMetric(float64(b.N)/cpu.Seconds(), "flows/cpu-s")
 	}
 	b.ReportMetric(float64(alerts)/float64(b.N)*1000, "alerts/kflow")
-}
-
-// cpuTime is the CPU time the process has used (user + system).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,20 +51,8 @@ Flags:
 `, consume.DefaultFlowsTopic, consume.DefaultAlertsTopic)
 		fs.PrintDefaults()
 	}
-	if err := l.Load(args, nil); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		var es config.Errors
-		if errors.As(err, &es) {
-			fmt.Fprintf(stderr, "edgeward pipeline: %d problem(s) in the configuration:\n", len(es))
-			for _, e := range es {
-				fmt.Fprintf(stderr, "  %v\n", e)
-			}
-		} else {
-			fmt.Fprintf(stderr, "edgeward pipeline: %v\n", err)
-		}
-		return 2
+	if code, ok := loadConfig(l, args, "pipeline", stderr); !ok {
+		return code
 	}
 	log := slog.Default().With("component", "pipeline")
 	log.Info("starting", "version", version, "config", l)

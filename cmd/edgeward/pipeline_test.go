@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -91,7 +90,7 @@ func newPipelineRig(t *testing.T) *pipelineRig {
 		kafkatest.Topic("edgeward.flows.dlq.v1", 1), kafkatest.Topic("edgeward.repartition.v1", 3))
 	r.flows, r.alerts, r.dlq, r.repart = r.c.Topic("edgeward.flows.v1"), r.c.Topic("edgeward.alerts.v1"), r.c.Topic("edgeward.flows.dlq.v1"), r.c.Topic("edgeward.repartition.v1")
 	r.groupID = "edgeward-pipeline-" + t.Name()
-	lowerSessionTimeout(t, r.c)
+	r.c.FastGroups()
 	session := "1s"
 	if r.c.Real() {
 		session = "6s"
@@ -102,30 +101,6 @@ func newPipelineRig(t *testing.T) *pipelineRig {
 		"--flows-topic", r.flows, "--alerts-topic", r.alerts, "--dlq-topic", r.dlq, "--repartition-topic", r.repart,
 		"--group-id", r.groupID, "--metrics-listen", ""}, r.enrichArgs...)
 	return r
-}
-
-// lowerSessionTimeout lets the in-process broker accept a session timeout
-// below Kafka's 6s minimum, so that a killed instance is noticed in a
-// second.
-func lowerSessionTimeout(t *testing.T, c *kafkatest.Cluster) {
-	t.Helper()
-	if c.Real() {
-		return
-	}
-	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-	res := kmsg.NewIncrementalAlterConfigsRequestResource()
-	res.ResourceType = kmsg.ConfigResourceTypeBroker
-	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	cfg.Name, cfg.Value = "group.min.session.timeout.ms", kmsg.StringPtr("200")
-	res.Configs = append(res.Configs, cfg)
-	req.Resources = append(req.Resources, res)
-	resp, err := req.RequestWith(context.Background(), c.Client())
-	if err == nil {
-		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // pfinding is the alerts of one finding uid, folded.
@@ -225,91 +200,11 @@ func (r *pipelineRig) check(got map[string]*pfinding) {
 	}
 }
 
-// lag is the records of topic not committed by group; -1 before the
-// group commits anything.
-func (r *pipelineRig) lag(group, topic string) int64 {
-	r.t.Helper()
-	ctx := context.Background()
-	cl := r.c.Client()
-	mreq := kmsg.NewPtrMetadataRequest()
-	mt := kmsg.NewMetadataRequestTopic()
-	mt.Topic = kmsg.StringPtr(topic)
-	mreq.Topics = append(mreq.Topics, mt)
-	mresp, err := mreq.RequestWith(ctx, cl)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	n := len(mresp.Topics[0].Partitions)
-	lreq := kmsg.NewPtrListOffsetsRequest()
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
-	freq := kmsg.NewPtrOffsetFetchRequest()
-	freq.Group = group
-	ft := kmsg.NewOffsetFetchRequestTopic()
-	ft.Topic = topic
-	for p := range int32(n) {
-		lp := kmsg.NewListOffsetsRequestTopicPartition()
-		lp.Partition, lp.Timestamp = p, -1
-		lt.Partitions = append(lt.Partitions, lp)
-		ft.Partitions = append(ft.Partitions, p)
-	}
-	lreq.Topics = append(lreq.Topics, lt)
-	freq.Topics = append(freq.Topics, ft)
-	lresp, err := lreq.RequestWith(ctx, cl)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	fresp, err := freq.RequestWith(ctx, cl)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	ends := map[int32]int64{}
-	for _, t := range lresp.Topics {
-		for _, p := range t.Partitions {
-			ends[p.Partition] = p.Offset
-		}
-	}
-	if fresp.ErrorCode != 0 {
-		return -1 // e.g. the coordinator is loading
-	}
-	var lag int64
-	seen := 0
-	for _, t := range fresp.Topics {
-		for _, p := range t.Partitions {
-			seen++
-			if p.ErrorCode != 0 {
-				return -1
-			}
-			if p.Offset < 0 {
-				if ends[p.Partition] > 0 {
-					return -1
-				}
-				continue
-			}
-			lag += ends[p.Partition] - p.Offset
-		}
-	}
-	if seen != n {
-		return -1
-	}
-	return lag
-}
-
 // waitCommitted waits until the pipeline's groups have committed every
 // record of the flows and repartition topics.
 func (r *pipelineRig) waitCommitted(timeout time.Duration) {
 	r.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		lf, lr := r.lag(r.groupID, r.flows), r.lag(r.groupID+".repartition", r.repart)
-		if lf == 0 && lr == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("not committed after %v: flows lag %d, repartition lag %d", timeout, lf, lr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r.c.WaitCommitted(timeout, r.groupID, r.flows, r.groupID+".repartition", r.repart)
 }
 
 // waitMembers waits until the flows group is stable with n members, each

@@ -49,20 +49,8 @@ Flags:
 `, export.DefaultTopic)
 		fs.PrintDefaults()
 	}
-	if err := l.Load(args, nil); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		var es config.Errors
-		if errors.As(err, &es) {
-			fmt.Fprintf(stderr, "edgeward sensor: %d problem(s) in the configuration:\n", len(es))
-			for _, e := range es {
-				fmt.Fprintf(stderr, "  %v\n", e)
-			}
-		} else {
-			fmt.Fprintf(stderr, "edgeward sensor: %v\n", err)
-		}
-		return 2
+	if code, ok := loadConfig(l, args, "sensor", stderr); !ok {
+		return code
 	}
 	log := slog.Default().With("component", "sensor")
 	log.Info("starting", "version", version, "config", l)
@@ -300,4 +288,27 @@ Secrets are never logged; prefer ` + "`password_file`" + ` to ` + "`password`" +
 	b.WriteString("\n## edgeward pipeline\n\n")
 	b.WriteString(config.Reference(&pipelineConfig{}))
 	return b.String()
+}
+
+// loadConfig loads a daemon's configuration (file, EDGEWARD_* variables,
+// flags). When it fails it prints every problem and returns the exit
+// code: 0 for -h, 2 otherwise.
+func loadConfig(l *config.Loader, args []string, name string, stderr io.Writer) (code int, ok bool) {
+	err := l.Load(args, nil)
+	if err == nil {
+		return 0, true
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0, false
+	}
+	var es config.Errors
+	if errors.As(err, &es) {
+		fmt.Fprintf(stderr, "edgeward %s: %d problem(s) in the configuration:\n", name, len(es))
+		for _, e := range es {
+			fmt.Fprintf(stderr, "  %v\n", e)
+		}
+	} else {
+		fmt.Fprintf(stderr, "edgeward %s: %v\n", name, err)
+	}
+	return 2, false
 }

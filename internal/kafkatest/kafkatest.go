@@ -80,6 +80,7 @@ func Blackhole() Option { return func(o *options) { o.blackhole = true } }
 // Cluster is a running test cluster.
 type Cluster struct {
 	t      testing.TB
+	admin  *kgo.Client // GroupLag's client, made on first use
 	opts   options
 	real   bool
 	suffix string // appended to topic names on a real cluster
@@ -410,5 +411,103 @@ func (c *Cluster) makeCerts() {
 	c.caFile = filepath.Join(c.t.TempDir(), "ca.pem")
 	if err := os.WriteFile(c.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		c.t.Fatal(err)
+	}
+}
+
+// GroupLag is the records of topic past group's committed offsets, or -1
+// while that is not known yet: before the group has committed an offset
+// for every non-empty partition, or while its coordinator is loading.
+func (c *Cluster) GroupLag(group, topic string) int64 {
+	c.t.Helper()
+	ctx := context.Background()
+	if c.admin == nil {
+		c.admin = c.Client()
+	}
+	cl := c.admin
+	ends, err := c.endOffsets(ctx, cl, topic)
+	if err != nil {
+		c.t.Fatalf("end offsets of %s: %v", topic, err)
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic = topic
+	for p := range ends {
+		rt.Partitions = append(rt.Partitions, int32(p))
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		c.t.Fatalf("committed offsets of %s: %v", group, err)
+	}
+	if resp.ErrorCode != 0 {
+		return -1
+	}
+	var lag int64
+	seen := 0
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			seen++
+			switch {
+			case p.ErrorCode != 0:
+				return -1
+			case p.Offset < 0: // nothing committed: fine only for an empty partition
+				if ends[p.Partition] > 0 {
+					return -1
+				}
+			default:
+				lag += ends[p.Partition] - p.Offset
+			}
+		}
+	}
+	if seen != len(ends) {
+		return -1
+	}
+	return lag
+}
+
+// WaitCommitted waits until each group has committed every record of its
+// topic; pairs are group, topic, group, topic, ...
+func (c *Cluster) WaitCommitted(timeout time.Duration, pairs ...string) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, lags := true, make([]int64, 0, len(pairs)/2)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			l := c.GroupLag(pairs[i], pairs[i+1])
+			lags = append(lags, l)
+			done = done && l == 0
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("not committed after %v: lags %v of %v", timeout, lags, pairs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// FastGroups lets the in-process broker accept consumer-group session
+// timeouts below Kafka's 6 s minimum, so tests notice a vanished member
+// in a second. A real cluster is left alone.
+func (c *Cluster) FastGroups() {
+	c.t.Helper()
+	if c.real {
+		return
+	}
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType = kmsg.ConfigResourceTypeBroker
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Value = "group.min.session.timeout.ms", kmsg.StringPtr("200")
+	r.Configs = append(r.Configs, cfg)
+	req.Resources = append(req.Resources, r)
+	resp, err := req.RequestWith(context.Background(), c.Client())
+	if err == nil && len(resp.Resources) == 1 {
+		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
+	}
+	if err != nil {
+		c.t.Fatalf("kafkatest: lowering the minimum session timeout: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/cputime"
 	"github.com/edgeward/edgeward/internal/geofixture"
 	"github.com/edgeward/edgeward/pipeline/enrich"
 )
@@ -154,7 +155,7 @@ func BenchmarkDecodeProcess(b *testing.B) {
 	alerts, forwarded := 0, 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := cputime.Now(), time.Now()
 	for i := range b.N {
 		w.val = append(w.val[:0], values[i%len(values)]...)
 		w.flow(int64(i), headers)
@@ -165,7 +166,7 @@ func BenchmarkDecodeProcess(b *testing.B) {
 			w.out, w.arena, w.nAlerts = w.out[:0], w.arena[:0], 0
 		}
 	}
-	reportCPU(b, b.N, time.Since(t0), cpuTime()-cpu0)
+	reportCPU(b, b.N, time.Since(t0), cputime.Now()-cpu0)
 	if w.n.forwarded == 0 || c.stats.dlq.Load() != 0 {
 		b.Fatalf("forwarded %d, dead letters %d", w.n.forwarded, c.stats.dlq.Load())
 	}
@@ -199,11 +200,11 @@ func BenchmarkPipelineKafka(b *testing.B) {
 	cfg := h.config(nil)
 	cfg.Enrich, cfg.Logger = benchEnricher(b), nil
 	b.ResetTimer()
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, t0 := cputime.Now(), time.Now()
 	in := h.start(cfg)
 	h.waitDone(10 * time.Minute)
 	in.close(b)
-	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	wall, cpu := time.Since(t0), cputime.Now()-cpu0
 	b.StopTimer()
 	reportCPU(b, b.N, wall, cpu)
 	if st := in.c.Stats(); st.Consumed != uint64(b.N) || st.Forwarded == 0 {

@@ -15,9 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/kafkatest"
@@ -55,7 +53,7 @@ func newHarness(t testing.TB) *harness {
 		dlq: c.Topic(DefaultDLQTopic), repart: c.Topic(DefaultRepartitionTopic),
 		groupID: "edgeward-test-" + strings.ReplaceAll(t.Name(), "/", "-"),
 	}
-	fastGroups(t, c)
+	c.FastGroups()
 	return h
 }
 
@@ -79,29 +77,6 @@ func sessionTimeout(c *kafkatest.Cluster) time.Duration {
 		return 6 * time.Second
 	}
 	return time.Second
-}
-
-// fastGroups lowers the in-process broker's minimum session timeout, so
-// that a vanished member is noticed in a second.
-func fastGroups(t testing.TB, c *kafkatest.Cluster) {
-	t.Helper()
-	if c.Real() {
-		return
-	}
-	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
-	r := kmsg.NewIncrementalAlterConfigsRequestResource()
-	r.ResourceType = kmsg.ConfigResourceTypeBroker
-	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	cfg.Name, cfg.Value = "group.min.session.timeout.ms", kmsg.StringPtr("200")
-	r.Configs = append(r.Configs, cfg)
-	req.Resources = append(req.Resources, r)
-	resp, err := req.RequestWith(context.Background(), c.Client())
-	if err == nil && len(resp.Resources) == 1 {
-		err = kerr.ErrorForCode(resp.Resources[0].ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("lowering the minimum session timeout: %v", err)
-	}
 }
 
 func (h *harness) config(reg prometheus.Registerer) Config {
@@ -201,91 +176,7 @@ func partitionOf(key string, n int) int {
 // and repartition topics.
 func (h *harness) waitDone(timeout time.Duration) {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		lf, lr := h.lag(h.groupID, h.flows), h.lag(h.groupID+".repartition", h.repart)
-		if lf == 0 && lr == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("records not committed after %v: flows lag %d, repartition lag %d", timeout, lf, lr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// lag is the records of topic past the group's committed offsets (-1 when
-// nothing is committed yet).
-func (h *harness) lag(group, topic string) int64 {
-	h.t.Helper()
-	ctx := context.Background()
-	cl := h.c.Client()
-	ends := h.ends(topic)
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Group = group
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic = topic
-	for p := range ends {
-		rt.Partitions = append(rt.Partitions, int32(p))
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if resp.ErrorCode != 0 {
-		return -1 // e.g. the coordinator is loading
-	}
-	var lag int64
-	seen := 0
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			seen++
-			if p.ErrorCode != 0 {
-				return -1
-			}
-			if p.Offset < 0 {
-				if ends[p.Partition] > 0 {
-					return -1
-				}
-				continue
-			}
-			lag += ends[p.Partition] - p.Offset
-		}
-	}
-	if seen != len(ends) {
-		return -1
-	}
-	return lag
-}
-
-func (h *harness) ends(topic string) []int64 {
-	h.t.Helper()
-	cl := h.c.Client()
-	req := kmsg.NewPtrListOffsetsRequest()
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topic
-	n := flowParts
-	if topic == h.repart {
-		n = repartParts
-	}
-	for p := range int32(n) {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp = p, -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(context.Background(), cl)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ends := make([]int64, n)
-	for _, t := range resp.Topics {
-		for _, p := range t.Partitions {
-			ends[p.Partition] = p.Offset
-		}
-	}
-	return ends
+	h.c.WaitCommitted(timeout, h.groupID, h.flows, h.groupID+".repartition", h.repart)
 }
 
 // finding is alerts of one finding uid, folded.

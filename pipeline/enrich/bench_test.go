@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/cputime"
 	"github.com/edgeward/edgeward/internal/geofixture"
 )
 
@@ -124,12 +125,12 @@ func BenchmarkEnrich(b *testing.B) {
 			var cpu0 time.Duration
 			for b.Loop() {
 				if i == 0 {
-					cpu0 = cpuTime()
+					cpu0 = cputime.Now()
 				}
 				e.Enrich(recs[i%len(recs)], &r)
 				i++
 			}
-			if cpu := cpuTime() - cpu0; cpu > 0 {
+			if cpu := cputime.Now() - cpu0; cpu > 0 {
 				b.ReportMetric(float64(cpu.Nanoseconds())/float64(i), "cpu-ns/flow")
 			}
 			l, h := e.cache.counts()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/cputime"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
 )
@@ -183,7 +184,7 @@ func BenchmarkBuiltinPack(b *testing.B) {
 				buf, _ = json.Marshal(a)
 			}
 			b.ReportAllocs()
-			cpu0, cpuOK := cpuTime()
+			cpu0, cpuOK := cputime.Process()
 			for i := 0; b.Loop(); i++ {
 				j := i % len(mix)
 				rec := mix[j].rec
@@ -198,7 +199,7 @@ func BenchmarkBuiltinPack(b *testing.B) {
 			}
 			// Per core: flows per second of this process's CPU time (on a
 			// shared machine the wall clock also counts other processes).
-			cpu, _ := cpuTime()
+			cpu, _ := cputime.Process()
 			if d := (cpu - cpu0).Seconds(); cpuOK && d > 0 {
 				b.ReportMetric(float64(b.N)/d, "flows/cpu-s")
 			}

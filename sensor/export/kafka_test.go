@@ -11,12 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/config"
+	"github.com/edgeward/edgeward/internal/cputime"
 	"github.com/edgeward/edgeward/internal/kafkaconn"
 	"github.com/edgeward/edgeward/internal/kafkatest"
 	"github.com/edgeward/edgeward/sensor/export/spool"
@@ -257,7 +257,7 @@ func BenchmarkExporter(b *testing.B) {
 			}
 			waitExported(b, e, uint64(len(recs)))
 			before := e.Stats().Exported
-			cpu0 := cpuTime()
+			cpu0 := cputime.Now()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
@@ -267,7 +267,7 @@ func BenchmarkExporter(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Now() - cpu0
 			if got := e.Stats().Exported - before; got != uint64(b.N) {
 				b.Fatalf("exported %d of %d", got, b.N)
 			}
@@ -277,7 +277,7 @@ func BenchmarkExporter(b *testing.B) {
 	b.Run("encode-baseline", func(b *testing.B) {
 		buf := make([]byte, 0, 1<<20)
 		b.ReportAllocs()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Now()
 		for i := range b.N {
 			if len(buf) > 1<<19 {
 				buf = buf[:0]
@@ -285,7 +285,7 @@ func BenchmarkExporter(b *testing.B) {
 			buf = appendKey(buf, recs[i%len(recs)])
 			buf = recs[i%len(recs)].AppendBinary(buf)
 		}
-		b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/record")
+		b.ReportMetric(float64((cputime.Now()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/record")
 	})
 }
 
@@ -331,10 +331,4 @@ func waitExported(b *testing.B, e *Exporter, n uint64) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
