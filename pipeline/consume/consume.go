@@ -74,6 +74,9 @@ const (
 	ReasonContentType = "content_type" // a content type that is not a flow record
 )
 
+// DefaultReorderDelay is Config.ReorderDelay's default.
+const DefaultReorderDelay = 2 * time.Second
+
 // Config configures a Consumer.
 type Config struct {
 	Brokers []string
@@ -102,6 +105,10 @@ type Config struct {
 	// owner re-reads before the committed offset to rebuild rule state;
 	// 0 starts at the committed offset.
 	Rebuild time.Duration
+	// ReorderDelay is how long a repartitioned flow waits for flows the
+	// sensor exported before it to arrive from other partitions (see
+	// reorder.go); default 2s, negative: no wait.
+	ReorderDelay time.Duration
 	// CommitInterval is how often acknowledged offsets are committed;
 	// default 1s.
 	CommitInterval time.Duration
@@ -142,6 +149,12 @@ func (c *Config) defaults() error {
 		}
 	}
 	dur(&c.CommitInterval, time.Second)
+	switch {
+	case c.ReorderDelay == 0:
+		c.ReorderDelay = DefaultReorderDelay
+	case c.ReorderDelay < 0:
+		c.ReorderDelay = 0
+	}
 	dur(&c.MaxWait, 250*time.Millisecond)
 	dur(&c.SessionTimeout, 30*time.Second)
 	dur(&c.HeartbeatInterval, 3*time.Second)

@@ -24,6 +24,8 @@ type metrics struct {
 	repConsumed prometheus.Counter
 	duplicates  prometheus.Counter
 	unrouted    prometheus.Counter
+	held        prometheus.Gauge
+	late        prometheus.Counter
 	replayed    *prometheus.CounterVec
 	pubErrors   prometheus.Counter
 	commitErr   prometheus.Counter
@@ -51,6 +53,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		repConsumed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_repartition_consumed_total", Help: "Records read from the repartition topic."}),
 		duplicates:     prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_repartition_duplicates_total", Help: "Repartitioned flows dropped because they were forwarded again after a crash or rebalance."}),
 		unrouted:       prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_repartition_unrouted_total", Help: "Repartitioned flows whose key group the running rules no longer have."}),
+		held:           prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeward_repartition_held_records", Help: "Repartitioned flows waiting in the reorder buffer for their turn in export order (reorder_delay)."}),
+		late:           prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_repartition_reorder_late_total", Help: "Repartitioned flows evaluated after a flow the sensor exported later: they arrived more than reorder_delay behind it."}),
 		replayed:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rebuild_records_total", Help: "Records re-read before the committed offset to rebuild rule state on taking over a partition, by topic."}, []string{"topic"}),
 		pubErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_publish_errors_total", Help: "Failed attempts to publish a batch's alerts, forwarded flows and dead letters (retried)."}),
 		commitErr:      prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_commit_errors_total", Help: "Failed offset commits (the next commit covers them)."}),
@@ -63,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.lastReloadOK.Set(1)
 	if reg != nil {
 		reg.MustRegister(m.consumed, m.dlq, m.lag, m.repLag, m.assigned, m.generations, m.evaluations, m.alerts, m.published,
-			m.forwarded, m.repConsumed, m.duplicates, m.unrouted, m.replayed, m.pubErrors, m.commitErr, m.lost,
+			m.forwarded, m.repConsumed, m.duplicates, m.unrouted, m.held, m.late, m.replayed, m.pubErrors, m.commitErr, m.lost,
 			m.loaded, m.reloadFailures, m.lastReloadOK, m.engines)
 	}
 	return m

@@ -45,9 +45,11 @@ type worker struct {
 	marked  []bool
 	groups  map[string]*pipeline.Pipeline // repartition topic: by key group id
 	seen    map[source]int64              // repartition topic: last source offset forwarded
+	held    reorder                       // repartition topic: records waiting for their turn
 
 	rec       flow.Record
 	key, val  []byte
+	fetched   time.Time // when the batch arrived
 	keyBuf    []byte
 	replaying bool
 
@@ -55,13 +57,16 @@ type worker struct {
 	out     []kafka.Message
 	arena   []byte // keys, values and header values of out
 	nAlerts int
-	n       struct{ consumed, evaluated, forwarded, duplicates, unrouted uint64 }
+	n       counts
 
 	emit      func(*rules.Alert)
 	mark      func(*rules.Rule)
 	dlqLogged bool
 	failing   bool
 }
+
+// counts are a batch's counts, added to the metrics after it.
+type counts struct{ consumed, evaluated, forwarded, duplicates, unrouted, late uint64 }
 
 // source is where a repartitioned flow came from: its key group and its
 // partition of the flows topic.
@@ -114,12 +119,15 @@ func (w *worker) run(ctx, gctx context.Context, gen *kafka.Generation, committed
 	backoff := 100 * time.Millisecond
 	for fctx.Err() == nil {
 		ferr := w.fetch(fctx)
+		if w.s.repartition {
+			w.releaseHeld(time.Now())
+		}
 		w.count()
 		if !w.publish(ctx, gctx) {
 			w.drop("the batch could not be published before the partition was reassigned")
 			return
 		}
-		w.acked = w.next
+		w.acked = w.held.minOffset(w.next) // held records are not evaluated yet
 		if time.Since(lastCommit) >= w.c.cfg.CommitInterval {
 			w.commit(gen)
 			lastCommit = time.Now()
@@ -186,6 +194,7 @@ func (w *worker) reset() {
 	w.local, w.matcher = nil, nil
 	w.groups = map[string]*pipeline.Pipeline{}
 	w.seen = map[source]int64{}
+	w.dropHeld()
 	w.syncPlan()
 }
 
@@ -259,6 +268,7 @@ func (w *worker) fetch(ctx context.Context) error {
 	}
 	// Rules reloaded while the fetch waited apply to its records.
 	w.syncPlan()
+	w.fetched = time.Now()
 	for {
 		r, err := res.Records.ReadRecord()
 		if err != nil {
@@ -347,10 +357,13 @@ func (w *worker) forward(off int64, headers []kafka.Header, g *keyGroup) {
 	w.arena = strconv.AppendInt(w.arena, int64(w.partition), 10)
 	w.arena = append(w.arena, '/')
 	w.arena = strconv.AppendInt(w.arena, off, 10)
-	hdr := []kafka.Header{
-		{Key: HeaderContentType, Value: contentType(header(headers, HeaderContentType), w)},
-		{Key: HeaderRoute, Value: g.route},
-		{Key: HeaderSource, Value: w.arena[src:len(w.arena):len(w.arena)]},
+	hdr := append(make([]kafka.Header, 0, 4),
+		kafka.Header{Key: HeaderContentType, Value: contentType(header(headers, HeaderContentType), w)},
+		kafka.Header{Key: HeaderRoute, Value: g.route},
+		kafka.Header{Key: HeaderSource, Value: w.arena[src:len(w.arena):len(w.arena)]},
+	)
+	if st := header(headers, flow.HeaderExported); st != nil {
+		hdr = append(hdr, kafka.Header{Key: flow.HeaderExported, Value: w.stash(st)})
 	}
 	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.RepartitionTopic, Key: key, Value: val, Headers: hdr})
 }
@@ -390,25 +403,67 @@ func (w *worker) repartitioned(off int64, headers []kafka.Header) {
 			return
 		}
 	}
-	if part, srcOff, ok := parseSource(header(headers, HeaderSource)); ok {
+	part, srcOff, ok := parseSource(header(headers, HeaderSource))
+	if ok {
 		k := source{g.id, part}
 		if last, seen := w.seen[k]; seen && srcOff <= last {
 			w.n.duplicates++
 			return
 		}
 		w.seen[k] = srcOff
+	} else {
+		part, srcOff = -1, off
+	}
+	w.held.hold(off, g.id, part, srcOff, w.key, w.val, headers, w.replaying, w.fetched)
+	w.c.m.held.Inc()
+}
+
+// releaseHeld evaluates the held records whose turn has come by now (all
+// of them when now is zero), in export order.
+func (w *worker) releaseHeld(now time.Time) {
+	key, val := w.key, w.val
+	for {
+		e, late := w.held.next(now, w.c.cfg.ReorderDelay)
+		if e == nil {
+			break
+		}
+		w.c.m.held.Dec()
+		if late {
+			w.n.late++
+		}
+		w.replaying = e.replay
+		w.key, w.val = e.key, e.val
+		w.evaluateHeld(e)
+		w.held.done(e)
+	}
+	w.key, w.val, w.replaying = key, val, false
+}
+
+// evaluateHeld runs a released record through its key group's engine.
+func (w *worker) evaluateHeld(e *held) {
+	g := w.plan.byID[e.route]
+	if g == nil {
+		w.n.unrouted++ // the rules changed while it waited
+		return
 	}
 	p := w.groups[g.id]
 	if p == nil {
 		p = w.newPipeline(g.set)
 		w.groups[g.id] = p
 	}
-	if reason, err := w.decode(headers); err != nil {
-		w.deadLetter(off, headers, reason, err)
+	if reason, err := w.decode(e.headers); err != nil {
+		w.deadLetter(e.off, e.headers, reason, err)
 		return
 	}
 	w.n.evaluated++
 	p.Process(&w.rec, w.emit)
+}
+
+// dropHeld forgets the held records: the partition's next owner (maybe
+// this worker) reads them again from the committed offset.
+func (w *worker) dropHeld() {
+	w.c.m.held.Sub(float64(w.held.Len()))
+	w.held.reset()
 }
 
 func parseSource(v []byte) (partition int32, offset int64, ok bool) {
@@ -535,7 +590,8 @@ func (w *worker) count() {
 	w.c.stats.forwarded.Add(n.forwarded)
 	m.duplicates.Add(float64(n.duplicates))
 	m.unrouted.Add(float64(n.unrouted))
-	*n = struct{ consumed, evaluated, forwarded, duplicates, unrouted uint64 }{}
+	m.late.Add(float64(n.late))
+	*n = counts{}
 }
 
 // publish writes the batch's output and waits for every replica's
@@ -611,6 +667,7 @@ func (w *worker) commit(gen *kafka.Generation) {
 
 // shutdown closes the engines' open alerts and publishes them.
 func (w *worker) shutdown(ctx, gctx context.Context) {
+	w.releaseHeld(time.Time{})
 	w.replaying = false
 	if w.local != nil {
 		w.local.Flush(w.emit)
@@ -632,6 +689,7 @@ func (w *worker) drop(why string) {
 	w.c.m.lost.Inc()
 	clear(w.out)
 	w.out, w.arena, w.nAlerts = w.out[:0], w.arena[:0], 0
+	w.dropHeld()
 	w.ok = false
 }
 
@@ -644,6 +702,7 @@ func (w *worker) releaseEngines() {
 
 // release frees a partition that went to another member.
 func (w *worker) release() {
+	w.dropHeld()
 	w.releaseEngines()
 	w.s.lag.DeleteLabelValues(partitionLabel(w.partition))
 }

@@ -24,6 +24,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,10 @@ const (
 	JSON   Format = 2 // flow.AppendJSON, content type application/json
 )
 
+// stamped marks a spooled record that carries its export stamp (after the
+// key, as a uvarint); records spooled by versions before the stamp lack it.
+const stamped = 0x80
+
 // ParseFormat parses "binary" or "json".
 func ParseFormat(s string) (Format, error) {
 	switch s {
@@ -61,6 +67,7 @@ func ParseFormat(s string) (Format, error) {
 const (
 	HeaderContentType = "content-type"
 	HeaderSchema      = "schema"
+	HeaderExported    = flow.HeaderExported // the export stamp, strictly increasing
 )
 
 // Writer writes messages to Kafka: a *kafka.Writer, or a fake in tests.
@@ -186,6 +193,8 @@ type Exporter struct {
 
 	exported, spooled, replayed, failures atomic.Uint64
 
+	lastStamp int64 // under bmu
+
 	// intake-owned
 	inScratch []byte
 	inPayload [][]byte
@@ -202,11 +211,13 @@ type batch struct {
 	buf   []byte
 	spans []span
 	msgs  []kafka.Message
+	hdrs  []kafka.Header // msgs' headers, three each
 	start time.Time
 }
 
-// span locates one record in a batch's buffer: key [k, v), value [v, end).
-type span struct{ k, v, end int }
+// span locates one record in a batch's buffer: key [k, v), value [v, end),
+// export stamp (decimal) [end, stamp).
+type span struct{ k, v, end, stamp int }
 
 // New opens the spool (replaying what it holds from before once Kafka
 // answers) and starts the exporter.
@@ -281,12 +292,26 @@ func (e *Exporter) Export(r *flow.Record) {
 	} else {
 		b.buf = r.AppendBinary(b.buf)
 	}
-	b.spans = append(b.spans, span{k, v, len(b.buf)})
+	end := len(b.buf)
+	b.buf = strconv.AppendInt(b.buf, e.stamp(), 10)
+	b.spans = append(b.spans, span{k, v, end, len(b.buf)})
 	if len(b.spans) >= e.cfg.BatchRecords || len(b.buf) >= e.cfg.BatchBytes {
 		e.full <- b
 		e.cur = nil
 	}
 	e.bmu.Unlock()
+}
+
+// stamp returns the next export stamp (under bmu): nanoseconds since the
+// epoch, strictly increasing even when the wall clock steps back or two
+// records are exported within its resolution.
+func (e *Exporter) stamp() int64 {
+	t := time.Now().UnixNano()
+	if t <= e.lastStamp {
+		t = e.lastStamp + 1
+	}
+	e.lastStamp = t
+	return t
 }
 
 // appendKey appends the message key: the device's inventory id, else its
@@ -322,11 +347,15 @@ func (e *Exporter) recycle(b *batch) {
 	}
 }
 
-// build makes the batch's messages.
+// build makes the batch's messages: h's headers and the export stamp.
 func (b *batch) build(h []kafka.Header) {
 	b.msgs = b.msgs[:0]
+	b.hdrs = slices.Grow(b.hdrs[:0], (len(h)+1)*len(b.spans)) // no growth below: msgs share it
 	for _, s := range b.spans {
-		b.msgs = append(b.msgs, kafka.Message{Key: b.buf[s.k:s.v:s.v], Value: b.buf[s.v:s.end:s.end], Headers: h})
+		i := len(b.hdrs)
+		b.hdrs = append(b.hdrs, h...)
+		b.hdrs = append(b.hdrs, kafka.Header{Key: HeaderExported, Value: b.buf[s.end:s.stamp:s.stamp]})
+		b.msgs = append(b.msgs, kafka.Message{Key: b.buf[s.k:s.v:s.v], Value: b.buf[s.v:s.end:s.end], Headers: b.hdrs[i:len(b.hdrs):len(b.hdrs)]})
 	}
 }
 
@@ -397,9 +426,17 @@ func payloads(scratch []byte, out [][]byte, f Format, msgs []kafka.Message, keep
 			continue
 		}
 		m := &msgs[i]
-		scratch = append(scratch, byte(f))
+		st, ok := messageStamp(m)
+		if ok {
+			scratch = append(scratch, byte(f)|stamped)
+		} else {
+			scratch = append(scratch, byte(f))
+		}
 		scratch = binary.AppendUvarint(scratch, uint64(len(m.Key)))
 		scratch = append(scratch, m.Key...)
+		if ok {
+			scratch = binary.AppendUvarint(scratch, st)
+		}
 		scratch = append(scratch, m.Value...)
 	}
 	// Slice after appending: scratch may have moved while growing.
@@ -409,10 +446,24 @@ func payloads(scratch []byte, out [][]byte, f Format, msgs []kafka.Message, keep
 			continue
 		}
 		n := 1 + uvarintLen(uint64(len(msgs[i].Key))) + len(msgs[i].Key) + len(msgs[i].Value)
+		if st, ok := messageStamp(&msgs[i]); ok {
+			n += uvarintLen(st)
+		}
 		out = append(out, scratch[off:off+n:off+n])
 		off += n
 	}
 	return scratch, out
+}
+
+// messageStamp is a message's export stamp.
+func messageStamp(m *kafka.Message) (uint64, bool) {
+	for _, h := range m.Headers {
+		if h.Key == HeaderExported {
+			st, err := strconv.ParseUint(string(h.Value), 10, 64)
+			return st, err == nil
+		}
+	}
+	return 0, false
 }
 
 func uvarintLen(x uint64) int {
@@ -640,9 +691,14 @@ func (e *Exporter) commit() bool {
 	return true
 }
 
-// message decodes a spool record into a message (slices of p).
+// message decodes a spool record into a message (key and value are
+// slices of p).
 func (e *Exporter) message(p []byte) (kafka.Message, bool) {
-	if len(p) < 2 || (Format(p[0]) != Binary && Format(p[0]) != JSON) {
+	if len(p) < 2 {
+		return kafka.Message{}, false
+	}
+	f := Format(p[0] &^ stamped)
+	if f != Binary && f != JSON {
 		return kafka.Message{}, false
 	}
 	n, k := binary.Uvarint(p[1:])
@@ -651,7 +707,17 @@ func (e *Exporter) message(p []byte) (kafka.Message, bool) {
 	}
 	ks := 1 + k
 	ke := ks + int(n)
-	return kafka.Message{Key: p[ks:ke:ke], Value: p[ke:], Headers: e.headers[p[0]]}, true
+	m := kafka.Message{Key: p[ks:ke:ke], Headers: e.headers[f]}
+	if p[0]&stamped != 0 {
+		st, k := binary.Uvarint(p[ke:])
+		if k <= 0 {
+			return kafka.Message{}, false
+		}
+		ke += k
+		m.Headers = append(slices.Clip(m.Headers), kafka.Header{Key: HeaderExported, Value: strconv.AppendUint(nil, st, 10)})
+	}
+	m.Value = p[ke:]
+	return m, true
 }
 
 // Stats count what the exporter did since New.

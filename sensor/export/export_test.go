@@ -48,7 +48,11 @@ func (f *fakeKafka) WriteMessages(_ context.Context, msgs ...kafka.Message) erro
 		if f.discard {
 			continue
 		}
-		f.got = append(f.got, kafka.Message{Key: slices.Clone(m.Key), Value: slices.Clone(m.Value), Headers: m.Headers})
+		hdr := slices.Clone(m.Headers) // values are slices of the exporter's reused buffers
+		for j := range hdr {
+			hdr[j].Value = slices.Clone(hdr[j].Value)
+		}
+		f.got = append(f.got, kafka.Message{Key: slices.Clone(m.Key), Value: slices.Clone(m.Value), Headers: hdr})
 	}
 	if we.Count() > 0 {
 		return we
@@ -102,17 +106,24 @@ func newExporter(t testing.TB, w Writer, cfg Config) *Exporter {
 }
 
 // checkStream decodes messages and checks that they are records from..to
-// exactly once and that each key's records are in order.
+// exactly once, that each key's records are in order, and that the export
+// stamps follow the order of export (the record ids), spooled or not.
 func checkStream(t *testing.T, msgs []kafka.Message, n int) {
 	t.Helper()
 	seen := map[string]int{}
 	last := map[string]string{}
+	stamps := map[string]uint64{}
 	for i, m := range msgs {
 		var r flow.Record
 		if err := flow.DecodeBinary(m.Value, &r); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}
 		seen[r.ID]++
+		st, ok := messageStamp(&m)
+		if !ok {
+			t.Fatalf("message %d: no export stamp in %v", i, m.Headers)
+		}
+		stamps[r.ID] = st
 		if want := string(appendKey(nil, &r)); string(m.Key) != want {
 			t.Fatalf("message %d key %q, want %q", i, m.Key, want)
 		}
@@ -134,6 +145,12 @@ func checkStream(t *testing.T, msgs []kafka.Message, n int) {
 	if missing > 0 || dup > 0 || len(seen) != n {
 		t.Fatalf("%d messages for %d records: %d missing, %d duplicated, %d distinct", len(msgs), n, missing, dup, len(seen))
 	}
+	for i := 1; i < n; i++ {
+		a, b := fmt.Sprintf("%016x", i-1), fmt.Sprintf("%016x", i)
+		if stamps[a] >= stamps[b] {
+			t.Fatalf("record %s exported after %s has stamp %d, not above %d", b, a, stamps[b], stamps[a])
+		}
+	}
 }
 
 func TestExportDirect(t *testing.T) {
@@ -147,7 +164,7 @@ func TestExportDirect(t *testing.T) {
 	}
 	msgs := f.messages()
 	checkStream(t, msgs, 1050)
-	if h := msgs[0].Headers; len(h) != 2 || h[0].Key != "content-type" || string(h[0].Value) != flow.ContentType || string(h[1].Value) != flow.Schema {
+	if h := msgs[0].Headers; len(h) != 3 || h[0].Key != "content-type" || string(h[0].Value) != flow.ContentType || string(h[1].Value) != flow.Schema || h[2].Key != flow.HeaderExported {
 		t.Errorf("headers %v", h)
 	}
 	if st := e.Stats(); st.Exported != 1050 || st.Spooled != 0 || st.Spooling {
@@ -338,4 +355,29 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("format xml accepted")
 	}
 	_ = testutil.ToFloat64
+}
+
+// TestSpoolRecordStamp: a spooled record keeps its export stamp, and one
+// spooled before stamps existed (no stamp flag) still reads, without one.
+func TestSpoolRecordStamp(t *testing.T) {
+	e := newExporter(t, &fakeKafka{}, Config{})
+	h := e.headers[Binary]
+	stampedMsg := kafka.Message{Key: []byte("LT-1"), Value: []byte{1, 2, 3},
+		Headers: append(slices.Clip(h), kafka.Header{Key: HeaderExported, Value: []byte("1795305471176346905")})}
+	old := kafka.Message{Key: []byte("LT-2"), Value: []byte{4, 5}, Headers: h}
+	_, recs := payloads(nil, nil, Binary, []kafka.Message{stampedMsg, old}, nil)
+	if len(recs) != 2 || recs[0][0] != byte(Binary)|stamped || recs[1][0] != byte(Binary) {
+		t.Fatalf("spool records %x", recs)
+	}
+	for i, want := range []kafka.Message{stampedMsg, old} {
+		m, ok := e.message(recs[i])
+		if !ok || string(m.Key) != string(want.Key) || string(m.Value) != string(want.Value) {
+			t.Fatalf("record %d: %v %q %v", i, ok, m.Key, m.Value)
+		}
+		got, gok := messageStamp(&m)
+		st, wok := messageStamp(&want)
+		if got != st || gok != wok || len(m.Headers) != len(want.Headers) {
+			t.Errorf("record %d: stamp %d %v, want %d %v (headers %v)", i, got, gok, st, wok, m.Headers)
+		}
+	}
 }
