@@ -293,7 +293,7 @@ func (e *Exporter) Export(r *flow.Record) {
 		b.buf = r.AppendBinary(b.buf)
 	}
 	end := len(b.buf)
-	b.buf = strconv.AppendInt(b.buf, e.stamp(), 10)
+	b.buf = strconv.AppendInt(b.buf, e.stamp(b), 10)
 	b.spans = append(b.spans, span{k, v, end, len(b.buf)})
 	if len(b.spans) >= e.cfg.BatchRecords || len(b.buf) >= e.cfg.BatchBytes {
 		e.full <- b
@@ -302,11 +302,12 @@ func (e *Exporter) Export(r *flow.Record) {
 	e.bmu.Unlock()
 }
 
-// stamp returns the next export stamp (under bmu): nanoseconds since the
-// epoch, strictly increasing even when the wall clock steps back or two
-// records are exported within its resolution.
-func (e *Exporter) stamp() int64 {
-	t := time.Now().UnixNano()
+// stamp returns the next export stamp (under bmu): the time the batch
+// began, in nanoseconds since the epoch, moved past the previous stamp, so
+// that stamps increase strictly in export order even when the wall clock
+// steps back, at no clock read per record.
+func (e *Exporter) stamp(b *batch) int64 {
+	t := b.start.UnixNano()
 	if t <= e.lastStamp {
 		t = e.lastStamp + 1
 	}
