@@ -79,6 +79,12 @@ type Input struct {
 	QUIC        bool
 }
 
+// HasNames reports whether in carries any name evidence (certificate,
+// ALPN, SNI, HTTP Host, DNS name).
+func (in *Input) HasNames() bool {
+	return in.SNI != "" || len(in.ALPN) > 0 || in.CertSubject != "" || in.CertIssuer != "" || in.HTTPHost != "" || in.DNSName != ""
+}
+
 // Result is the identified application; the zero Result means none.
 type Result struct {
 	App      string // stable lower-case id, e.g. "anydesk"
@@ -93,6 +99,27 @@ type Identifier struct {
 	certs   map[string]entry // lower-case CN
 	alpn    []alpnEntry
 	ports   map[portKey]entry
+	// listed marks the keys of ports, per transport (TCP, UDP): most
+	// flows' ports are in no list, and a bit test rules them out without a
+	// map probe.
+	listed [2]portSet
+}
+
+type portSet [1 << 16 / 64]uint64
+
+func (s *portSet) add(p uint16)      { s[p/64] |= 1 << (p % 64) }
+func (s *portSet) has(p uint16) bool { return s[p/64]&(1<<(p%64)) != 0 }
+
+// portSetOf returns the listed ports of a transport, nil for one that
+// lists cannot name.
+func (id *Identifier) portSetOf(proto uint8) *portSet {
+	switch proto {
+	case TCP:
+		return &id.listed[0]
+	case UDP:
+		return &id.listed[1]
+	}
+	return nil
 }
 
 type entry struct{ app, category string }
@@ -103,10 +130,11 @@ type alpnEntry struct {
 	entry
 }
 
-type portKey struct {
-	proto uint8
-	port  uint16
-}
+// portKey packs a transport and a port into a map key the runtime hashes
+// as one word.
+type portKey uint32
+
+func portKeyOf(proto uint8, port uint16) portKey { return portKey(proto)<<16 | portKey(port) }
 
 // New parses the built-in lists and then the same-named files of each
 // extra file system (e.g. os.DirFS of a site's list directory), whose
@@ -131,8 +159,10 @@ func New(extra ...fs.FS) (*Identifier, error) {
 
 // Identify names the application of a flow, or returns the zero Result.
 func (id *Identifier) Identify(in *Input) Result {
-	if r, ok := matchPayload(in); ok {
-		return id.refineGeneric(r, in)
+	if hasPayload(in) {
+		if r, ok := matchPayload(in); ok {
+			return id.refineGeneric(r, in)
+		}
 	}
 	if r := id.named(in); r.App != "" {
 		return r
@@ -178,6 +208,9 @@ func (id *Identifier) refineGeneric(r Result, in *Input) Result {
 // named is the evidence that names a flow, strongest first: the server
 // certificate, the ALPN, then the SNI, HTTP Host and DNS name.
 func (id *Identifier) named(in *Input) Result {
+	if !in.HasNames() {
+		return Result{}
+	}
 	if r := id.byCert(in); r.App != "" {
 		return r
 	}
@@ -334,8 +367,13 @@ func (id *Identifier) byPort(in *Input) Result {
 	if in.QUIC {
 		proto = UDP
 	}
+	set := id.portSetOf(proto)
+	if set == nil {
+		return Result{}
+	}
 	for _, p := range [2]uint16{in.ServerPort, in.ClientPort} {
-		if e, ok := id.ports[portKey{proto, p}]; ok && p != 0 {
+		if p != 0 && set.has(p) {
+			e := id.ports[portKeyOf(proto, p)]
 			return Result{e.app, SourcePort, e.category}
 		}
 	}

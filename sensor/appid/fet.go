@@ -1,6 +1,9 @@
 package appid
 
-import "math/bits"
+import (
+	"encoding/binary"
+	"math/bits"
+)
 
 // appFullyEncrypted is the app a fully-encrypted first packet names.
 const appFullyEncrypted = "fully_encrypted"
@@ -32,7 +35,11 @@ func fullyEncrypted(in *Input) (Result, bool) {
 	return Result{appFullyEncrypted, SourcePayload, CategoryProxy}, true
 }
 
-// looksRandom applies the exemption rules to one payload.
+// looksRandom applies the exemption rules to one payload. Set bits and
+// printable bytes are counted a word at a time (printable: 0x20-0x7e, a
+// SWAR range test per byte). A run of more than 20 printable bytes holds at
+// least one whole aligned word of them, so the byte-wise run scan is only
+// needed when such a word was seen, which random bytes almost never show.
 func looksRandom(b []byte) bool {
 	if len(b) < 16 {
 		return false
@@ -40,15 +47,24 @@ func looksRandom(b []byte) bool {
 	if (b[0] >= 0x14 && b[0] <= 0x17) && b[1] == 0x03 { // Ex5: a TLS record
 		return false
 	}
-	var ones, printable, run, maxRun int
-	for _, c := range b {
+	const lows, highs = 0x0101010101010101, 0x8080808080808080
+	var ones, printable int
+	fullWord := false
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		ones += bits.OnesCount64(w)
+		// High bit of each byte: low seven bits >= 0x20, low seven bits
+		// <= 0x7e, and the byte's own high bit clear.
+		lo := w &^ highs
+		m := (lo + 0x60*lows) &^ (lo + lows) &^ w & highs
+		printable += bits.OnesCount64(m)
+		fullWord = fullWord || m == highs
+	}
+	for _, c := range b[i:] {
 		ones += bits.OnesCount8(c)
-		if c >= 0x20 && c <= 0x7e {
+		if isPrintable(c) {
 			printable++
-			run++
-			maxRun = max(maxRun, run)
-		} else {
-			run = 0
 		}
 	}
 	avg := float64(ones) / float64(len(b))
@@ -56,16 +72,31 @@ func looksRandom(b []byte) bool {
 	case avg <= 3.4 || avg >= 4.6: // Ex1
 	case printableASCII(b[:6]): // Ex2
 	case printable*2 > len(b): // Ex3
-	case maxRun > 20: // Ex4
+	case fullWord && printableRun(b, 21): // Ex4
 	default:
 		return true
 	}
 	return false
 }
 
+func isPrintable(c byte) bool { return c >= 0x20 && c <= 0x7e }
+
+// printableRun reports whether b holds n printable bytes in a row.
+func printableRun(b []byte, n int) bool {
+	run := 0
+	for _, c := range b {
+		if !isPrintable(c) {
+			run = 0
+		} else if run++; run >= n {
+			return true
+		}
+	}
+	return false
+}
+
 func printableASCII(b []byte) bool {
 	for _, c := range b {
-		if c < 0x20 || c > 0x7e {
+		if !isPrintable(c) {
 			return false
 		}
 	}

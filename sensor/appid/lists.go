@@ -172,7 +172,8 @@ func (id *Identifier) addPorts(f []string) error {
 		return fmt.Errorf("port %q: want 1-65535 or a range lo-hi", f[1])
 	}
 	for p := first; p <= last; p++ {
-		id.ports[portKey{proto, uint16(p)}] = e
+		id.ports[portKeyOf(proto, uint16(p))] = e
+		id.portSetOf(proto).add(uint16(p))
 	}
 	return nil
 }

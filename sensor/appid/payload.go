@@ -30,6 +30,13 @@ func clip(b []byte) []byte {
 	return b
 }
 
+// hasPayload reports whether in carries a payload for the signatures: every
+// one of them needs bytes, so a flow without any (most flows identified at
+// export) skips them.
+func hasPayload(in *Input) bool {
+	return len(in.ClientFirst)+len(in.ClientSecond)+len(in.ServerFirst)+len(in.ServerSecond) > 0
+}
+
 // matchPayload tries the signatures of the flow's transport. Each one is a
 // structural check of a documented or widely reverse-engineered handshake;
 // the sources are in the comments.

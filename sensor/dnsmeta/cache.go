@@ -1,10 +1,12 @@
 package dnsmeta
 
 import (
-	"github.com/edgeward/edgeward/internal/lru"
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/edgeward/edgeward/internal/lru"
 )
 
 // Config sizes a Cache. Zero fields take the defaults below.
@@ -58,8 +60,20 @@ type Cache struct {
 	shared   []netip.Prefix
 	pairs    *lru.LRU[pairKey, cached] // made by the first answer
 	byServer map[addrKey]pairKey       // the latest shared answer per server
+	// answered has a bit set for the hash of every server address an
+	// answer ever named; bits are never cleared. Most flows go to
+	// addresses no answer named, and a clear bit rules them out without a
+	// probe of the (large, cold) pairs map.
+	answered [1 << 16 / 64]uint64
 	stats    CacheStats
 	resolved []Resolved // Add scratch
+}
+
+// answeredBit returns the word and bit of a server address in answered.
+func answeredBit(server addrKey) (int, uint64) {
+	h := (binary.LittleEndian.Uint64(server[:8]) ^ binary.LittleEndian.Uint64(server[8:])) * 0x9e3779b97f4a7c15
+	h >>= 64 - 16
+	return int(h / 64), 1 << (h % 64)
 }
 
 // NewCache returns an empty Cache.
@@ -124,16 +138,20 @@ func (c *Cache) isShared(resolver netip.Addr) bool {
 }
 
 func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
+	w, bit := answeredBit(k.server)
+	c.answered[w] |= bit
 	wasShared := false
-	if old, ok := c.pairs.Peek(k); ok {
+	v := cached{name: name, expires: expires, shared: shared}
+	if old, ok := c.pairs.Get(k); ok { // refreshed in place: one lookup
 		c.stats.Updates++
 		wasShared = old.shared
+		*old = v
 	} else {
 		c.stats.Inserts++
-	}
-	if ev, ok := c.pairs.Put(k, cached{name: name, expires: expires, shared: shared}); ok {
-		c.stats.Evictions++
-		c.unindex(ev)
+		if ev, ok := c.pairs.Put(k, v); ok {
+			c.stats.Evictions++
+			c.unindex(ev)
+		}
 	}
 	if shared {
 		c.byServer[k.server] = k
@@ -145,9 +163,14 @@ func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
 // Lookup returns the name client resolved to reach server, if an unexpired
 // answer says so.
 func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
+	sk := keyOf(server)
+	w, bit := answeredBit(sk)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.hit(pairKey{keyOf(client), keyOf(server)}, now.UnixNano())
+	if c.answered[w]&bit == 0 {
+		return "", false
+	}
+	return c.hit(pairKey{keyOf(client), sk}, now.UnixNano())
 }
 
 // LookupServer is the weaker fallback described in the package doc: the

@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/edgeward/edgeward/sensor/intern"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
@@ -150,6 +151,9 @@ func (m *Message) reset() {
 // Parser decodes DNS messages. Its zero value is ready; reusing one Parser
 // reuses gopacket's decoding buffers. A Parser is not safe for concurrent use.
 type Parser struct {
+	// Names, when set, shares the name strings of the messages it parses
+	// with earlier ones.
+	Names   *intern.Table
 	dns     layers.DNS
 	scratch []byte
 }
@@ -258,7 +262,7 @@ func (p *Parser) name(b []byte, reuse string) string {
 	if string(p.scratch) == reuse { // no allocation: compiler-optimised compare
 		return reuse
 	}
-	return string(p.scratch)
+	return p.Names.Bytes(p.scratch)
 }
 
 // Resolved is an address the query name resolves to within one message.

@@ -21,10 +21,14 @@ type nameApps struct {
 
 const nameAppsSize = 4096
 
-// identifyLate is apps.Identify(q) for q without payloads.
+// identifyLate is apps.Identify(q) for q without payloads. A flow without
+// names (DNS, DHCP, most plain flows) skips byNames, which could only find
+// nothing.
 func (in *Inspector) identifyLate(q *appid.Input) appid.Result {
-	if r := in.byNames(q); r.App != "" {
-		return r
+	if q.HasNames() {
+		if r := in.byNames(q); r.App != "" {
+			return r
+		}
 	}
 	p := appid.Input{Proto: q.Proto, ClientPort: q.ClientPort, ServerPort: q.ServerPort, QUIC: q.QUIC}
 	return in.apps.Identify(&p)

@@ -26,6 +26,7 @@ import (
 	"github.com/edgeward/edgeward/sensor/dhcpmeta"
 	"github.com/edgeward/edgeward/sensor/dnsmeta"
 	"github.com/edgeward/edgeward/sensor/httpmeta"
+	"github.com/edgeward/edgeward/sensor/intern"
 	"github.com/edgeward/edgeward/sensor/quicmeta"
 	"github.com/edgeward/edgeward/sensor/sshmeta"
 	"github.com/edgeward/edgeward/sensor/tlsmeta"
@@ -104,19 +105,25 @@ type Inspector struct {
 	appIn     appid.Input
 	nameApps  nameApps
 	payPool   []*payloads
+	spare     spares
+	strs      *intern.Table // server names, DNS names and answers
+	text      []byte        // scratch for answer addresses
 }
 
 // New returns an Inspector.
 func New(cfg Config) *Inspector {
 	cfg = cfg.withDefaults()
+	names := intern.NewTable(intern.DefaultSize)
 	return &Inspector{
-		cfg:     cfg,
-		cache:   dnsmeta.NewCache(cfg.DNS),
-		leases:  dhcpmeta.NewTable(cfg.DHCP),
-		certs:   tlsmeta.NewCertCache(1024),
-		ciphers: cipherNames(),
-		apps:    cfg.Apps,
-		stats:   Stats{Errors: map[string]uint64{}},
+		cfg:       cfg,
+		dnsParser: dnsmeta.Parser{Names: names},
+		strs:      names,
+		cache:     dnsmeta.NewCache(cfg.DNS),
+		leases:    dhcpmeta.NewTable(cfg.DHCP),
+		certs:     tlsmeta.NewCertCache(1024),
+		ciphers:   cipherNames(),
+		apps:      cfg.Apps,
+		stats:     Stats{Errors: map[string]uint64{}},
 	}
 }
 
@@ -161,16 +168,16 @@ type result struct {
 	socks *flow.SOCKS
 }
 
-func (r *result) TLS() *flow.TLS {
+func (r *result) TLS(sp *spares) *flow.TLS {
 	if r.tls == nil {
-		r.tls = &flow.TLS{}
+		r.tls = take(&sp.tls)
 	}
 	return r.tls
 }
 
-func (r *result) HTTP() *flow.HTTP {
+func (r *result) HTTP(sp *spares) *flow.HTTP {
 	if r.http == nil {
-		r.http = &flow.HTTP{}
+		r.http = take(&sp.http)
 	}
 	return r.http
 }
@@ -187,6 +194,47 @@ func (r *result) DHCP() *flow.DHCP {
 		r.dhcp = &flow.DHCP{}
 	}
 	return r.dhcp
+}
+
+// spares holds the result structs of released flows for reuse by new ones:
+// a record is only read until its emit returns (consumers that keep one
+// clone it), so a steady capture allocates none for the common protocols.
+// Reused structs keep their slices' capacity.
+type spares struct {
+	tls  []*flow.TLS
+	quic []*flow.QUIC
+	dns  []*flow.DNS
+	http []*flow.HTTP
+}
+
+// take returns a zeroed struct from free, or a new one.
+func take[T any](free *[]*T) *T {
+	if n := len(*free); n > 0 {
+		v := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return v
+	}
+	return new(T)
+}
+
+// put clears a released flow's result structs and keeps them.
+func (sp *spares) put(r *result) {
+	if t := r.tls; t != nil {
+		*t = flow.TLS{ALPN: t.ALPN[:0]}
+		sp.tls = append(sp.tls, t)
+	}
+	if q := r.quic; q != nil {
+		*q = flow.QUIC{}
+		sp.quic = append(sp.quic, q)
+	}
+	if d := r.dns; d != nil {
+		*d = flow.DNS{Queries: d.Queries[:0], Answers: d.Answers[:0]}
+		sp.dns = append(sp.dns, d)
+	}
+	if h := r.http; h != nil {
+		*h = flow.HTTP{}
+		sp.http = append(sp.http, h)
+	}
 }
 
 // proto is what a direction's parser is.
@@ -253,9 +301,7 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	if sl.done {
 		return false
 	}
-	if in.apps != nil && !sl.named {
-		in.keepPayload(sl, d, p.Payload)
-	}
+	wasNamed := sl.named
 	if !sl.parsed {
 		var more bool
 		if tcp {
@@ -269,12 +315,20 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 		}
 		if !sl.named && in.protocolNamed(sl) { // its names identify it; payloads add nothing
 			sl.named = true
-			if sl.res.http != nil {
-				in.identify(sl) // but tunnels that speak HTTP (DERP, SoftEther) show in the request
-			} else {
-				in.dropPayloads(sl)
-			}
 		}
+	}
+	// Payloads are kept for identification after the parsers ran, so that
+	// the packet that names a flow (a ClientHello, a DNS query) is not
+	// copied only to be dropped.
+	switch {
+	case in.apps == nil || wasNamed:
+	case !sl.named:
+		in.keepPayload(sl, d, p.Payload)
+	case sl.res.http != nil: // but tunnels that speak HTTP (DERP, SoftEther) show in the request
+		in.keepPayload(sl, d, p.Payload)
+		in.identify(sl)
+	default:
+		in.dropPayloads(sl)
 	}
 	sl.used[d]++
 	// After the parsers, identification may still want the first two
@@ -312,6 +366,8 @@ func (in *Inspector) state(sl *slot) *state {
 	st.hello.Reset()
 	st.server.Reset()
 	st.server.Certs = in.certs
+	st.hello.Names = in.strs
+	st.quic.Hello.Names = in.strs
 	st.quic.Reset()
 	in.active++
 	sl.st = st
@@ -357,6 +413,7 @@ func (in *Inspector) Release(s int32) {
 	sl := in.slot(s)
 	in.dropState(sl)
 	in.dropPayloads(sl)
+	in.spare.put(&sl.res)
 	sl.res = result{}
 	in.free = append(in.free, s)
 }
@@ -379,11 +436,22 @@ func (in *Inspector) tcpPacket(sl *slot, d int, p *decode.Packet) bool {
 	if st == nil {
 		return false
 	}
-	if !st.done[d] && st.tcp[d].add(p.Seq, p.Payload) {
+	s := &st.tcp[d]
+	if !st.done[d] && s.add(p.Seq, p.Payload) {
 		st.done[d] = in.parseTCP(sl, d, p)
 	}
 	if len(p.Payload) > 0 && int(sl.used[d])+1 >= in.cfg.MaxPackets {
 		st.done[d] = true
+	}
+	// The stream may borrow p.Payload. A finished direction's bytes are
+	// not parsed again, except a server's unrecognised first bytes, which
+	// a SOCKS request from the client may yet explain.
+	if s.borrowed {
+		if st.done[d] && !(d == 1 && st.parser[1] == pNone && st.skip[1] == 0) {
+			s.forget()
+		} else {
+			s.settle()
+		}
 	}
 	return !(st.done[0] && st.done[1])
 }
@@ -470,7 +538,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			if sl.res.http != nil {
 				return true
 			}
-			h := sl.res.HTTP()
+			h := sl.res.HTTP(&in.spare)
 			h.Method, h.Path, h.UserAgent = r.Method, r.Path, r.UserAgent
 			h.Host = r.Host
 			if r.Port != 0 && (r.Method == "CONNECT" || r.Port != p.Key.DstPort && r.Port != p.Key.SrcPort) {
@@ -487,7 +555,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		if errors.Is(err, httpmeta.ErrNeedMore) {
 			return false
 		}
-		if h := sl.res.HTTP(); err == nil && h.Status == 0 {
+		if h := sl.res.HTTP(&in.spare); err == nil && h.Status == 0 {
 			h.Status = in.httpResp.StatusCode
 			if h.Method == "CONNECT" && in.httpResp.StatusCode/100 == 2 {
 				if end := bytes.Index(b, []byte("\r\n\r\n")); end >= 0 {
@@ -600,9 +668,10 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 	case udpSSDP: // HTTP over UDP (SSDP M-SEARCH / NOTIFY)
 		if err := httpmeta.ParseRequest(p.Payload, &in.httpReq); err == nil && sl.res.http == nil {
 			r := &in.httpReq
-			sl.res.http = &flow.HTTP{Method: r.Method, Host: r.Host, Path: r.Path, UserAgent: r.UserAgent}
+			h := sl.res.HTTP(&in.spare)
+			h.Method, h.Host, h.Path, h.UserAgent = r.Method, r.Host, r.Path, r.UserAgent
 			if r.Port != 0 {
-				sl.res.http.Host += ":" + strconv.Itoa(int(r.Port))
+				h.Host += ":" + strconv.Itoa(int(r.Port))
 			}
 		}
 		return false
@@ -625,7 +694,8 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 		}
 		in.stats.QUICInitials++
 		in.setClientHello(sl, &st.quic.Hello, tlsmeta.QUIC)
-		sl.res.quic = &flow.QUIC{Version: quicVersion(st.quic.Version)}
+		sl.res.quic = take(&in.spare.quic)
+		sl.res.quic.Version = quicVersion(st.quic.Version)
 		return false
 	}
 	return false
@@ -675,7 +745,8 @@ func (in *Inspector) dnsMessage(sl *slot, d int, p *decode.Packet) {
 	m := &in.dnsMsg
 	r := &sl.res
 	if r.dns == nil && m.QName != "" {
-		r.dns = &flow.DNS{Query: m.QName, QType: m.QType.String()}
+		r.dns = take(&in.spare.dns)
+		r.dns.Query, r.dns.QType = m.QName, m.QType.String()
 		r.dnsID = m.ID
 	} else if r.dns != nil && m.QName != "" && m.QName != r.dns.Query && !slices.Contains(r.dns.Queries, m.QName) && len(r.dns.Queries) < maxQueries {
 		if len(r.dns.Queries) == 0 {
@@ -692,7 +763,8 @@ func (in *Inspector) dnsMessage(sl *slot, d int, p *decode.Packet) {
 			if a.Type == dnsmeta.TypeCNAME {
 				r.dns.Answers = append(r.dns.Answers, a.Target)
 			} else {
-				r.dns.Answers = append(r.dns.Answers, a.Addr.String())
+				in.text = a.Addr.AppendTo(in.text[:0])
+				r.dns.Answers = append(r.dns.Answers, in.strs.Bytes(in.text))
 			}
 		}
 	}
@@ -758,7 +830,7 @@ func (in *Inspector) dhcpV6Message(sl *slot, p *decode.Packet) {
 // ---- TLS ----
 
 func (in *Inspector) setClientHello(sl *slot, h *tlsmeta.ClientHello, t tlsmeta.Transport) {
-	r := sl.res.TLS()
+	r := sl.res.TLS(&in.spare)
 	r.SNI = h.ServerName
 	r.ALPN = append(r.ALPN[:0], h.ALPN...)
 	r.Version = tlsVersion(h.Version)
@@ -767,7 +839,7 @@ func (in *Inspector) setClientHello(sl *slot, h *tlsmeta.ClientHello, t tlsmeta.
 }
 
 func (in *Inspector) setServerHello(sl *slot, s *tlsmeta.ServerHello) {
-	r := sl.res.TLS()
+	r := sl.res.TLS(&in.spare)
 	r.ServerVer = tlsVersion(s.Version)
 	r.Cipher = in.cipherName(s.CipherSuite)
 	if c := s.Certificate; s.HasCertificate {

@@ -5,10 +5,18 @@ package inspect
 // out-of-order segments are held until the gap before them fills, and
 // anything past the bound is ignored. The parsers only need the first
 // kilobytes (a ClientHello, a request header, a banner).
+//
+// The first segment is not copied: buf borrows it, since most directions
+// are parsed from their first segment alone (a ClientHello, a TLS 1.3
+// ServerHello, a request). The caller settles the stream before that
+// segment's memory is reused if its bytes may be parsed again, or forgets
+// them; add settles first.
 type stream struct {
 	next     uint32 // sequence number of the byte after buf
 	anchored bool
-	buf      []byte
+	buf      []byte // the in-order bytes
+	own      []byte // buf's storage unless borrowed
+	borrowed bool
 	held     []segment
 	limit    int
 }
@@ -21,16 +29,35 @@ type segment struct {
 const maxHeld = 4
 
 func (s *stream) reset(limit int) {
-	s.next, s.anchored, s.buf, s.held, s.limit = 0, false, s.buf[:0], s.held[:0], limit
+	s.next, s.anchored, s.held, s.limit = 0, false, s.held[:0], limit
+	s.forget()
+}
+
+// settle copies borrowed bytes into the stream's own storage.
+func (s *stream) settle() {
+	if s.borrowed {
+		s.own = append(s.own[:0], s.buf...)
+		s.buf, s.borrowed = s.own, false
+	}
+}
+
+// forget drops the in-order bytes of a direction that is parsed.
+func (s *stream) forget() {
+	s.buf, s.borrowed = s.own[:0], false
 }
 
 // add takes one segment and reports whether the in-order bytes grew.
 func (s *stream) add(seq uint32, data []byte) bool {
+	s.settle()
 	if len(data) == 0 || len(s.buf) >= s.limit {
 		return false
 	}
-	if !s.anchored {
+	if !s.anchored { // the first segment: nothing held, nothing before it
 		s.next, s.anchored = seq, true
+		n := min(len(data), s.limit)
+		s.buf, s.borrowed = data[:n:n], true
+		s.next += uint32(n)
+		return true
 	}
 	grew := s.appendInOrder(seq, data)
 	if !grew {
@@ -68,6 +95,7 @@ func (s *stream) appendInOrder(seq uint32, data []byte) bool {
 		data = data[:room]
 	}
 	s.buf = append(s.buf, data...)
+	s.own = s.buf // keep grown storage for the next flow
 	s.next += uint32(len(data))
 	return true
 }

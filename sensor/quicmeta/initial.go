@@ -171,16 +171,20 @@ func (s *initialSecrets) derive(version uint32, dcid []byte) bool {
 func hmacSHA256(out *[sha256.Size]byte, key, msg []byte) {
 	var buf [64 + 64]byte
 	copy(buf[:64], key)
-	for i := range 64 {
-		buf[i] ^= 0x36
-	}
+	xorPad(&buf, 0x36)
 	n := copy(buf[64:], msg)
 	inner := sha256.Sum256(buf[:64+n])
-	for i := range 64 {
-		buf[i] ^= 0x36 ^ 0x5c
-	}
+	xorPad(&buf, 0x36^0x5c)
 	copy(buf[64:], inner[:])
 	*out = sha256.Sum256(buf[:64+sha256.Size])
+}
+
+// xorPad XORs the key block at the start of buf with pad, a word at a time.
+func xorPad(buf *[128]byte, pad byte) {
+	p := uint64(pad) * 0x0101010101010101
+	for i := 0; i < 64; i += 8 {
+		binary.LittleEndian.PutUint64(buf[i:], binary.LittleEndian.Uint64(buf[i:])^p)
+	}
 }
 
 // expandLabel is HKDF-Expand-Label from RFC 8446 section 7.1 with an empty

@@ -2,6 +2,8 @@ package tlsmeta
 
 import (
 	"slices"
+
+	"github.com/edgeward/edgeward/sensor/intern"
 )
 
 // Extension types the parser looks into.
@@ -38,6 +40,9 @@ type ClientHello struct {
 	// MalformedExtensions counts extensions whose body could not be parsed;
 	// their type is still listed in Extensions, as fingerprinting tools do.
 	MalformedExtensions int
+	// Names, when set, shares ServerName strings across hellos; Reset
+	// keeps it.
+	Names *intern.Table
 
 	rd       handshakeReader
 	scratch  []byte   // fingerprint text
@@ -201,7 +206,7 @@ func (h *ClientHello) parseExtension(typ uint16, body []byte) bool {
 			name := list[3 : 3+n]
 			list = list[3+n:]
 			if nameType == 0 && h.ServerName == "" {
-				h.ServerName = string(name)
+				h.ServerName = h.Names.Bytes(name)
 			}
 		}
 		return true
