@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -371,16 +372,62 @@ func endMsg(b []byte, start int) []byte {
 // string per call for all of the record's strings (they share it: a
 // consumer that keeps one small string for long may prefer strings.Clone).
 // A record of an unknown version returns an error wrapping ErrVersion; a
-// damaged one a *DecodeError with the byte offset.
+// damaged one a *DecodeError with the byte offset. A consumer of a stream
+// of records uses a Decoder, which saves the allocation.
 func DecodeBinary(b []byte, r *Record) error {
 	return DecodeString(string(b), r)
 }
 
 // DecodeString is DecodeBinary for a record held in a string; the record's
-// strings are slices of s, so it does not allocate when r is reused. A
-// consumer can convert a fetched batch of records to one string and decode
-// each from its slice of it.
+// strings are slices of s, so it does not allocate when r is reused.
 func DecodeString(s string, r *Record) error {
+	var sp spares
+	return decode(s, r, &sp)
+}
+
+// A Decoder decodes a stream of binary records, such as a consumer's, as
+// DecodeBinary does, without allocating per record: it copies each record
+// into a block of memory that the records after it share, and the records'
+// strings are slices of the block; and it keeps the nested objects of the
+// records it decoded into for the next records that need them, whatever
+// the mix of record shapes. A string kept after the next Decode (a map
+// key, a cache entry) holds its whole block: a consumer that keeps many
+// strings for long clones them (strings.Clone).
+//
+// The zero Decoder is ready to use. It must not be copied after its first
+// use, nor used by two goroutines at once.
+type Decoder struct {
+	block  strings.Builder // appended to, never overwritten
+	spares spares
+}
+
+// decoderBlock is the size of a Decoder's blocks: about ten typical
+// records, enough that allocating one is a small part of decoding them,
+// and little for a kept string to hold. A record over a quarter of it
+// gets a string of its own.
+const decoderBlock = 4 << 10
+
+// Decode decodes the binary record b into r, as DecodeBinary does. The
+// caller may reuse b once it returns.
+func (dec *Decoder) Decode(b []byte, r *Record) error {
+	var s string
+	if len(b) > decoderBlock/4 {
+		s = string(b)
+	} else {
+		if dec.block.Cap()-dec.block.Len() < len(b) {
+			dec.block.Reset()
+			dec.block.Grow(decoderBlock)
+		}
+		start := dec.block.Len()
+		dec.block.Write(b)
+		s = dec.block.String()[start:]
+	}
+	return decode(s, r, &dec.spares)
+}
+
+// decode decodes the record s into r, taking the nested objects it needs
+// from sp after putting r's there.
+func decode(s string, r *Record, sp *spares) error {
 	if len(s) == 0 {
 		return &DecodeError{Msg: "empty record"}
 	}
@@ -390,26 +437,28 @@ func DecodeString(s string, r *Record) error {
 		}
 		return fmt.Errorf("%w %d (this build reads version %d)", ErrVersion, s[0], WireVersion)
 	}
-	sp := spares{r.TCP, r.ICMP, r.Tunnel, r.TLS, r.QUIC, r.DNS, r.HTTP, r.SSH, r.DHCP, r.SOCKS, r.Sensor, r.Device, r.Egress}
-	vlan := r.VLAN
+	sp.keep(r)
 	*r = Record{}
-	d := decoder{s: s, i: 1, end: len(s)}
-	n := d.uvarint()
-	if d.err != nil {
+	d := decoder{s: s, sp: *sp}
+	n, i := uvarint(s, 1, len(s))
+	if i < 0 {
+		d.badValue(&msgRecord, 0, 1, i)
 		return d.err
 	}
-	if n != uint64(len(s)-d.i) {
+	if n != uint64(len(s)-i) {
 		what := "truncated"
-		if n < uint64(len(s)-d.i) {
+		if n < uint64(len(s)-i) {
 			what = "trailing bytes"
 		}
-		return &DecodeError{Offset: 1, Msg: fmt.Sprintf("%s: the header says %d bytes follow, %d do", what, n, len(s)-d.i)}
+		return &DecodeError{Offset: 1, Msg: fmt.Sprintf("%s: the header says %d bytes follow, %d do", what, n, len(s)-i)}
 	}
-	d.record(r, &sp, vlan)
+	d.record(r, i, len(s))
+	*sp = d.sp
 	return d.err
 }
 
-// spares are a record's nested objects from before DecodeBinary, for reuse.
+// spares are nested objects and a VLAN list that records held before
+// they were decoded into, for reuse.
 type spares struct {
 	tcp    *TCP
 	icmp   *ICMP
@@ -424,858 +473,820 @@ type spares struct {
 	sensor *Sensor
 	device *Device
 	egress *Egress
+	vlan   []uint16
 }
 
-// take returns the spare *p, or a new value, and clears the spare. The
-// caller zeroes a reused value, keeping its slices' memory.
-func take[T any](p **T) *T {
-	if v := *p; v != nil {
-		*p = nil
-		return v
+// keep puts r's nested objects and VLAN list in the empty places of sp.
+func (sp *spares) keep(r *Record) {
+	keepSpare(&sp.tcp, r.TCP)
+	keepSpare(&sp.icmp, r.ICMP)
+	keepSpare(&sp.tunnel, r.Tunnel)
+	keepSpare(&sp.tls, r.TLS)
+	keepSpare(&sp.quic, r.QUIC)
+	keepSpare(&sp.dns, r.DNS)
+	keepSpare(&sp.http, r.HTTP)
+	keepSpare(&sp.ssh, r.SSH)
+	keepSpare(&sp.dhcp, r.DHCP)
+	keepSpare(&sp.socks, r.SOCKS)
+	keepSpare(&sp.sensor, r.Sensor)
+	keepSpare(&sp.device, r.Device)
+	keepSpare(&sp.egress, r.Egress)
+	if cap(r.VLAN) > cap(sp.vlan) {
+		sp.vlan = r.VLAN
 	}
-	return new(T)
 }
 
-// decoder reads one record. end is the end of the message being read:
-// nested messages narrow it, so nothing reads past a length prefix.
-//
-// next reads a whole field, tag and value, keeping its position in a local
-// variable (decoding is mostly that loop); the handlers for each kind of
-// value (str, uint, enter, ...) only check the wire type and take the value,
-// so they inline. A value that cannot be read comes back with wire type
-// wtBad, and the handler, which knows the field's name, reports it.
+func keepSpare[T any](spare **T, v *T) {
+	if *spare == nil {
+		*spare = v
+	}
+}
+
+// object returns the object a nested message decodes into: *p when the
+// record has it already (an object that occurs twice merges into one, as
+// in Protocol Buffers), else the spare, cleared by reset, or a new one.
+func object[T any](p, spare **T, reset func(*T)) *T {
+	if *p == nil {
+		if v := *spare; v != nil {
+			*spare = nil
+			reset(v)
+			*p = v
+		} else {
+			*p = new(T)
+		}
+	}
+	return *p
+}
+
+func zero[T any](v *T) {
+	var z T
+	*v = z
+}
+
+// decoder reads one record. Decoding is mostly the loops over each
+// message's fields, which keep their position in registers: in most fields
+// the tag and the value (a varint) or the value's length take one byte
+// each, and read1 reads those inline; decoder.read reads any field. Each
+// loop switches on the whole tag, field number and wire type, so that a
+// field's case takes its value without checking its type; a tag no case
+// takes goes to other. An error stops every loop.
 type decoder struct {
 	s   string // the record: its strings are slices of it
-	i   int
-	end int
-	// the value next read: a varint, or the bounds of a length-delimited
-	// or fixed-size value; at is where the value starts
-	val    uint64
+	err error
+	sp  spares
+}
+
+// field is a field that read1 or read has read: its tag, and its value as
+// a varint in v or as the bytes s[vs:ve] of a length-delimited or
+// fixed-size value (for a varint, s[vs:ve] is its encoding). The next
+// field starts at ve.
+type field struct {
+	t      uint64
+	v      uint64
 	vs, ve int
-	at     int
-	badMsg string // why next returned wtBad
-
-	err   error
-	obj   string // the endpoint being read ("src", "dst"), for errors
-	field string // JSON name of the field being read, for errors
 }
 
-// wtBad marks a field whose value next could not read.
-const wtBad = 8
-
-func (d *decoder) fail(off int, msg string) {
-	if d.err == nil {
-		f := d.field
-		if d.obj != "" && f != "" {
-			f = d.obj + "." + f
+// read1 reads the field at s[i:end] if its tag takes one byte (fields 1 to
+// 15) and its varint or length one byte (up to 127), as in most fields; ok
+// is false otherwise. It is written to stay within the compiler's budget
+// for inlining.
+func read1(s string, i, end int) (f field, ok bool) {
+	if i+1 < end {
+		f.t, f.v = uint64(s[i]), uint64(s[i+1])
+		if f.t-8 < 0x78 && f.v < 0x80 { // tags 0-7 are field 0
+			f.vs, f.ve = i+1, i+2
+			if f.t&7 == wtBytes {
+				f.vs, f.ve = i+2, i+2+int(f.v)
+			}
+			ok = f.t&5 == 0 && f.ve <= end // wtVarint or wtBytes, within the message
 		}
-		d.err = &DecodeError{Offset: off, Field: f, Msg: msg}
 	}
-	d.i = d.end
+	return
 }
 
-// uvarint reads a varint at i (the header, packed VLAN ids).
-func (d *decoder) uvarint() uint64 {
-	var v uint64
-	at := d.i
-	for shift := 0; d.i < d.end; shift += 7 {
-		c := d.s[d.i]
-		d.i++
-		if shift == 63 && c > 1 {
-			d.fail(at, "varint overflows 64 bits")
-			return 0
-		}
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
-	}
-	d.fail(at, "truncated")
-	return 0
-}
-
-// next reads the next field; ok is false at the end of the message or
-// after an error.
-func (d *decoder) next() (num, wt int, ok bool) {
-	s, i, end := d.s, d.i, d.end
-	if i >= end || i >= len(s) {
-		return 0, 0, false
-	}
-	tagAt := i
-	t := uint64(s[i])
-	i++
+// read reads the field at s[i:end] of message m: its value by its wire
+// type, whether m knows the field or not (so that an unknown field is
+// skipped), except for wire types it cannot read, which other reports.
+func (d *decoder) read(m *message, i, end int) field {
+	s := d.s
+	t, j := uint64(s[i]), i+1 // the message has bytes left
 	if t >= 0x80 {
-		t &= 0x7f
-		for shift := 7; ; shift += 7 {
-			if i >= end || shift > 28 {
-				d.field = ""
-				d.fail(tagAt, "bad field tag")
-				return 0, 0, false
-			}
-			c := s[i]
-			i++
-			t |= uint64(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
-		}
+		t, j = uvarint(s, i, end)
 	}
-	if t < 8 {
-		d.field = ""
-		d.fail(tagAt, "bad field number 0")
-		return 0, 0, false
+	if j < 0 || j-i > 5 || t < 8 {
+		return d.badTag(m, i, j)
 	}
-	num, wt = int(t>>3), int(t&7)
-	d.at = i
-	switch wt {
+	switch t & 7 {
 	case wtVarint:
-		var v uint64
-		for shift := 0; ; shift += 7 {
-			if i >= end {
-				return d.bad(num, "truncated")
-			}
-			c := s[i]
-			i++
-			if shift == 63 && c > 1 {
-				return d.bad(num, "varint overflows 64 bits")
-			}
-			v |= uint64(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
+		v, k := uvarint(s, j, end)
+		if k < 0 {
+			return d.badValue(m, t, j, k)
 		}
-		d.val = v
+		return field{t: t, v: v, vs: j, ve: k}
 	case wtBytes:
-		var n uint64
-		for shift := 0; ; shift += 7 {
-			if i >= end {
-				return d.bad(num, "truncated")
-			}
-			c := s[i]
-			i++
-			if shift == 63 && c > 1 {
-				return d.bad(num, "varint overflows 64 bits")
-			}
-			n |= uint64(c&0x7f) << shift
-			if c < 0x80 {
-				break
-			}
+		n, k := uvarint(s, j, end)
+		if k < 0 {
+			return d.badValue(m, t, j, k)
 		}
-		if n > uint64(end-i) {
-			return d.bad(num, fmt.Sprintf("length %d runs past the end (%d bytes left)", n, end-i))
+		if n > uint64(end-k) {
+			return d.pastEnd(m, t, j, n, end-k)
 		}
-		d.vs, d.ve = i, i+int(n)
-		i += int(n)
+		return field{t: t, vs: k, ve: k + int(n)}
 	case wtFixed64, wtFixed32:
 		n := 8
-		if wt == wtFixed32 {
+		if t&7 == wtFixed32 {
 			n = 4
 		}
-		if end-i < n {
-			return d.bad(num, "truncated")
+		if end-j < n {
+			return d.badValue(m, t, j, varintTruncated)
 		}
-		d.vs, d.ve = i, i+n
-		i += n
-	default:
-		return d.bad(num, fmt.Sprintf("unsupported wire type %d", wt))
+		return field{t: t, vs: j, ve: j + n}
 	}
-	d.i = i
-	return num, wt, true
+	return field{t: t, vs: j, ve: j}
 }
 
-// bad hands a field whose value cannot be read to its handler, to report.
-func (d *decoder) bad(num int, msg string) (int, int, bool) {
-	d.badMsg = msg
-	d.i = d.end
-	return num, wtBad, true
-}
+// Results of uvarint for a varint it cannot read.
+const (
+	varintTruncated = -1
+	varintOverflow  = -2
+)
 
-// want checks a field's wire type (reporting a mismatch) and names the
-// field for errors.
-func (d *decoder) want(wt, want int, name string) bool {
-	if wt != want {
-		d.badType(wt, want, name)
-		return false
+// uvarint reads the varint at s[i:end]: its value and the index after it,
+// or varintTruncated or varintOverflow for the index.
+func uvarint(s string, i, end int) (v uint64, j int) {
+	for shift := uint(0); shift < 64; shift += 7 {
+		if i >= end {
+			return 0, varintTruncated
+		}
+		c := s[i]
+		i++
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			if shift == 63 && c > 1 {
+				break
+			}
+			return v, i
+		}
 	}
-	d.field = name
-	return true
+	return 0, varintOverflow
 }
 
-func (d *decoder) badType(wt, want int, name string) {
-	d.field = name
-	if wt == wtBad {
-		d.fail(d.at, d.badMsg)
-		return
+// message describes a message for errors: its name in the record ("" for
+// the record itself, and for a Timestamp, whose fields are named after
+// the record's field) and its fields, by number.
+type message struct {
+	name   string
+	fields []fieldInfo
+}
+
+// fieldInfo is a field's JSON name and wire type.
+type fieldInfo struct {
+	name string
+	wt   int
+}
+
+var (
+	msgRecord = message{"", []fieldInfo{
+		fSchema: {"schema", wtBytes}, fID: {"id", wtBytes}, fCommunityID: {"community_id", wtBytes},
+		fStart: {"start", wtBytes}, fEnd: {"end", wtBytes}, fDuration: {"duration_s", wtFixed64},
+		fEndReason: {"end_reason", wtBytes}, fProto: {"proto", wtBytes}, fVLAN: {"vlan", wtBytes},
+		fSrc: {"src", wtBytes}, fDst: {"dst", wtBytes}, fDirection: {"direction", wtBytes},
+		fSensor: {"sensor", wtBytes}, fDevice: {"device", wtBytes}, fEgress: {"egress", wtBytes},
+		fApp: {"app", wtBytes}, fAppSource: {"app_source", wtBytes}, fAppCategory: {"app_category", wtBytes},
+		fTCP: {"tcp", wtBytes}, fICMP: {"icmp", wtBytes}, fTunnel: {"tunnel", wtBytes},
+		fTLS: {"tls", wtBytes}, fQUIC: {"quic", wtBytes}, fDNS: {"dns", wtBytes}, fHTTP: {"http", wtBytes},
+		fSSH: {"ssh", wtBytes}, fDHCP: {"dhcp", wtBytes}, fSOCKS: {"socks", wtBytes},
+	}}
+	msgStart       = message{"", []fieldInfo{1: {"start", wtVarint}, 2: {"start", wtVarint}}}
+	msgEnd         = message{"", []fieldInfo{1: {"end", wtVarint}, 2: {"end", wtVarint}}}
+	endpointFields = []fieldInfo{
+		1: {"ip", wtBytes}, 2: {"port", wtVarint}, 3: {"mac", wtBytes}, 4: {"packets", wtVarint}, 5: {"bytes", wtVarint},
+		6: {"payload_bytes", wtVarint}, 7: {"name", wtBytes}, 8: {"name_source", wtBytes}, 9: {"hostname", wtBytes},
 	}
-	d.fail(d.at, fmt.Sprintf("wire type %d, want %d", wt, want))
-}
+	msgSrc    = message{"src", endpointFields}
+	msgDst    = message{"dst", endpointFields}
+	msgSensor = message{"sensor", []fieldInfo{1: {"id", wtBytes}, 2: {"site", wtBytes}}}
+	msgDevice = message{"device", []fieldInfo{
+		1: {"ip", wtBytes}, 2: {"mac", wtBytes}, 3: {"vendor", wtBytes}, 4: {"randomized_mac", wtVarint},
+		5: {"hostname", wtBytes}, 6: {"id", wtBytes}, 7: {"owner", wtBytes}, 8: {"assigned_site", wtBytes},
+		9: {"assigned_country", wtBytes}, 10: {"home_timezone", wtBytes}, 11: {"matched_by", wtBytes},
+	}}
+	msgEgress = message{"egress", []fieldInfo{1: {"ip", wtBytes}, 2: {"port", wtVarint}, 3: {"source", wtBytes}, 4: {"peer", wtBytes}}}
+	msgTCP    = message{"tcp", []fieldInfo{1: {"src_flags", wtVarint}, 2: {"dst_flags", wtVarint}, 3: {"history", wtBytes}}}
+	msgICMP   = message{"icmp", []fieldInfo{1: {"type", wtVarint}, 2: {"code", wtVarint}}}
+	msgTunnel = message{"tunnel", []fieldInfo{1: {"type", wtBytes}, 2: {"src", wtBytes}, 3: {"dst", wtBytes}, 4: {"vni", wtVarint}}}
+	msgTLS    = message{"tls", []fieldInfo{
+		1: {"sni", wtBytes}, 2: {"alpn", wtBytes}, 3: {"version", wtBytes}, 4: {"ja3", wtBytes}, 5: {"ja3_string", wtBytes},
+		6: {"ja4", wtBytes}, 7: {"server_version", wtBytes}, 8: {"cipher", wtBytes}, 9: {"cert_subject", wtBytes},
+		10: {"cert_issuer", wtBytes},
+	}}
+	msgQUIC = message{"quic", []fieldInfo{1: {"version", wtBytes}}}
+	msgDNS  = message{"dns", []fieldInfo{
+		1: {"query", wtBytes}, 2: {"queries", wtBytes}, 3: {"qtype", wtBytes}, 4: {"rcode", wtBytes}, 5: {"answers", wtBytes},
+	}}
+	msgHTTP = message{"http", []fieldInfo{
+		1: {"method", wtBytes}, 2: {"host", wtBytes}, 3: {"path", wtBytes}, 4: {"user_agent", wtBytes}, 5: {"status", wtVarint},
+	}}
+	msgSSH  = message{"ssh", []fieldInfo{1: {"client", wtBytes}, 2: {"server", wtBytes}}}
+	msgDHCP = message{"dhcp", []fieldInfo{
+		1: {"msg_types", wtBytes}, 2: {"client_mac", wtBytes}, 3: {"requested_addr", wtBytes}, 4: {"assigned_addr", wtBytes},
+		5: {"hostname", wtBytes}, 6: {"vendor_class", wtBytes}, 7: {"client_id", wtBytes},
+	}}
+	msgSOCKS = message{"socks", []fieldInfo{1: {"version", wtVarint}, 2: {"target", wtBytes}}}
+)
 
-// enter starts reading a nested message; leave restores the outer end.
-func (d *decoder) enter(wt int, name string) (outer int, ok bool) {
-	if wt != wtBytes {
-		d.badType(wt, wtBytes, name)
-		return 0, false
-	}
-	outer, d.i, d.end = d.end, d.vs, d.ve
-	return outer, true
-}
-
-func (d *decoder) leave(outer int) {
-	if d.err == nil {
-		d.end = outer
-	}
-}
-
-// skip passes over a field this decoder does not know (a later addition):
-// next has read it already.
-func (d *decoder) skip(wt int) {
-	if wt == wtBad {
-		d.field = ""
-		d.fail(d.at, d.badMsg)
-	}
-}
-
-func (d *decoder) str(wt int, name string) string {
-	if wt != wtBytes {
-		d.badType(wt, wtBytes, name)
+// fieldName returns the JSON name of m's field with tag t, "" if m has
+// none.
+func (m *message) fieldName(t uint64) string {
+	num := t >> 3
+	switch {
+	case num >= uint64(len(m.fields)) || m.fields[num].name == "":
 		return ""
+	case m.name == "":
+		return m.fields[num].name
 	}
-	return d.s[d.vs:d.ve]
+	return m.name + "." + m.fields[num].name
 }
 
-func (d *decoder) uint(wt int, name string, max uint64) uint64 {
-	if wt != wtVarint || d.val > max {
-		return d.badUint(wt, name, max)
+// The errors of read return what it returns after an error: a field
+// that ends past every message.
+
+func (d *decoder) badTag(m *message, i, j int) field {
+	if j < 0 || j-i > 5 {
+		d.fail(m, 0, i, "bad field tag")
+	} else {
+		d.fail(m, 0, i, "bad field number 0")
 	}
-	return d.val
+	return field{ve: len(d.s)}
 }
 
-func (d *decoder) badUint(wt int, name string, max uint64) uint64 {
-	if wt != wtVarint {
-		d.badType(wt, wtVarint, name)
+// badValue reports a varint or fixed-size value that cannot be read: res
+// is varintTruncated or varintOverflow.
+func (d *decoder) badValue(m *message, t uint64, off, res int) field {
+	if res == varintOverflow {
+		d.fail(m, t, off, "varint overflows 64 bits")
+	} else {
+		d.fail(m, t, off, "truncated")
+	}
+	return field{ve: len(d.s)}
+}
+
+func (d *decoder) pastEnd(m *message, t uint64, off int, n uint64, left int) field {
+	d.fail(m, t, off, fmt.Sprintf("length %d runs past the end (%d bytes left)", n, left))
+	return field{ve: len(d.s)}
+}
+
+// fail records the first error, at byte off in the field with tag t of
+// message m (t 0: in none).
+func (d *decoder) fail(m *message, t uint64, off int, msg string) {
+	if d.err == nil {
+		d.err = &DecodeError{Offset: off, Field: m.fieldName(t), Msg: msg}
+	}
+}
+
+// other handles a field that no case of m's switch took. A known field
+// has the wrong wire type, an error. An unknown field (added by a later
+// writer) is skipped, as read has done, unless read could not read its
+// wire type.
+func (d *decoder) other(m *message, f field) {
+	if d.err != nil {
+		return // f is read's field after an error
+	}
+	num, wt := f.t>>3, int(f.t&7)
+	switch {
+	case num < uint64(len(m.fields)) && m.fields[num].name != "":
+		d.fail(m, f.t, f.vs, fmt.Sprintf("wire type %d, want %d", wt, m.fields[num].wt))
+	case wt != wtVarint && wt != wtFixed64 && wt != wtBytes && wt != wtFixed32:
+		d.fail(m, f.t, f.vs, fmt.Sprintf("unsupported wire type %d", wt))
+	}
+}
+
+// uint returns a varint that may not exceed max.
+func (d *decoder) uint(m *message, f field, max uint64) uint64 {
+	if f.v > max {
+		d.outOfRange(m, f, max)
 		return 0
 	}
-	d.field = name
-	d.fail(d.at, fmt.Sprintf("%d out of range (max %d)", d.val, max))
-	return 0
+	return f.v
 }
 
-func (d *decoder) int(wt int, name string) int {
-	return int(int64(d.uint(wt, name, math.MaxUint64)))
+func (d *decoder) outOfRange(m *message, f field, max uint64) {
+	d.fail(m, f.t, f.vs, fmt.Sprintf("%d out of range (max %d)", f.v, max))
 }
 
-func (d *decoder) addr(wt int, name string) netip.Addr {
-	if !d.want(wt, wtBytes, name) {
+func (d *decoder) float64(f field) float64 {
+	var p [8]byte
+	copy(p[:], d.s[f.vs:f.ve])
+	return math.Float64frombits(binary.LittleEndian.Uint64(p[:]))
+}
+
+func (d *decoder) addr(m *message, f field) netip.Addr {
+	s := d.s[f.vs:f.ve]
+	switch {
+	case len(s) == 0:
 		return netip.Addr{}
+	case len(s) == 4:
+		return netip.AddrFrom4([4]byte{s[0], s[1], s[2], s[3]})
+	case len(s) >= 16:
+		var a16 [16]byte
+		copy(a16[:], s)
+		a := netip.AddrFrom16(a16)
+		if len(s) > 16 {
+			a = a.WithZone(s[16:])
+		}
+		return a
 	}
-	s, e := d.vs, d.ve
-	var a [16]byte
-	switch n := copy(a[:], d.s[s:e]); {
-	case n == 0:
-		return netip.Addr{}
-	case e-s == 4:
-		return netip.AddrFrom4([4]byte(a[:4]))
-	case e-s == 16:
-		return netip.AddrFrom16(a)
-	case e-s > 16:
-		return netip.AddrFrom16(a).WithZone(d.s[s+16 : e])
-	}
-	d.fail(d.at, fmt.Sprintf("address of %d bytes, want 4 or 16", e-s))
+	d.fail(m, f.t, f.vs, fmt.Sprintf("address of %d bytes, want 4 or 16", len(s)))
 	return netip.Addr{}
 }
 
-func (d *decoder) mac(wt int, name string) MAC {
-	if !d.want(wt, wtBytes, name) {
+func (d *decoder) mac(m *message, f field) MAC {
+	s := d.s[f.vs:f.ve]
+	if len(s) != 6 {
+		d.fail(m, f.t, f.vs, fmt.Sprintf("MAC of %d bytes, want 6", len(s)))
 		return MAC{}
 	}
-	s, e := d.vs, d.ve
-	if e-s != 6 {
-		d.fail(d.at, fmt.Sprintf("MAC of %d bytes, want 6", e-s))
-		return MAC{}
-	}
-	var m MAC
-	copy(m[:], d.s[s:e])
-	return m
+	var a MAC
+	copy(a[:], s)
+	return a
 }
 
-func (d *decoder) time(wt int, name string) time.Time {
-	outer, ok := d.enter(wt, name)
-	if !ok {
-		return time.Time{}
-	}
-	var sec, nsec uint64
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) record(r *Record, i, end int) {
+	s, m := d.s, &msgRecord
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			break
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			sec = d.uint(wt, name, math.MaxUint64)
-		case 2:
-			nsec = d.uint(wt, name, 999_999_999)
+		switch f.t {
+		case fSchema<<3 | wtBytes:
+			r.Schema = s[f.vs:f.ve]
+		case fID<<3 | wtBytes:
+			r.ID = s[f.vs:f.ve]
+		case fCommunityID<<3 | wtBytes:
+			r.CommunityID = s[f.vs:f.ve]
+		case fStart<<3 | wtBytes:
+			r.Start = d.timestamp(&msgStart, f)
+		case fEnd<<3 | wtBytes:
+			r.End = d.timestamp(&msgEnd, f)
+		case fDuration<<3 | wtFixed64:
+			r.DurationS = d.float64(f)
+		case fEndReason<<3 | wtBytes:
+			r.EndReason = EndReason(s[f.vs:f.ve])
+		case fProto<<3 | wtBytes:
+			r.Proto = s[f.vs:f.ve]
+		case fVLAN<<3 | wtVarint, fVLAN<<3 | wtBytes:
+			r.VLAN = d.vlan(f, r.VLAN)
+		case fSrc<<3 | wtBytes:
+			d.endpoint(&msgSrc, f, &r.Src)
+		case fDst<<3 | wtBytes:
+			d.endpoint(&msgDst, f, &r.Dst)
+		case fDirection<<3 | wtBytes:
+			r.Direction = s[f.vs:f.ve]
+		case fSensor<<3 | wtBytes:
+			d.sensor(f, &r.Sensor)
+		case fDevice<<3 | wtBytes:
+			d.device(f, &r.Device)
+		case fEgress<<3 | wtBytes:
+			d.egress(f, &r.Egress)
+		case fApp<<3 | wtBytes:
+			r.App = s[f.vs:f.ve]
+		case fAppSource<<3 | wtBytes:
+			r.AppSource = s[f.vs:f.ve]
+		case fAppCategory<<3 | wtBytes:
+			r.AppCategory = s[f.vs:f.ve]
+		case fTCP<<3 | wtBytes:
+			d.tcp(f, &r.TCP)
+		case fICMP<<3 | wtBytes:
+			d.icmp(f, &r.ICMP)
+		case fTunnel<<3 | wtBytes:
+			d.tunnel(f, &r.Tunnel)
+		case fTLS<<3 | wtBytes:
+			d.tls(f, &r.TLS)
+		case fQUIC<<3 | wtBytes:
+			d.quic(f, &r.QUIC)
+		case fDNS<<3 | wtBytes:
+			d.dns(f, &r.DNS)
+		case fHTTP<<3 | wtBytes:
+			d.http(f, &r.HTTP)
+		case fSSH<<3 | wtBytes:
+			d.ssh(f, &r.SSH)
+		case fDHCP<<3 | wtBytes:
+			d.dhcp(f, &r.DHCP)
+		case fSOCKS<<3 | wtBytes:
+			d.socks(f, &r.SOCKS)
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
-	d.leave(outer)
+}
+
+// timestamp reads the google.protobuf.Timestamp in f.
+func (d *decoder) timestamp(m *message, f field) time.Time {
+	s, i, end := d.s, f.vs, f.ve
+	var sec, nsec uint64
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
+		if !ok {
+			f = d.read(m, i, end)
+		}
+		switch f.t {
+		case 1<<3 | wtVarint:
+			sec = f.v
+		case 2<<3 | wtVarint:
+			nsec = d.uint(m, f, 999_999_999)
+		default:
+			d.other(m, f)
+		}
+		i = f.ve
+	}
 	return time.Unix(int64(sec), int64(nsec)).UTC()
 }
 
-func (d *decoder) record(r *Record, sp *spares, vlan []uint16) {
-	for {
-		num, wt, ok := d.next()
-		if !ok {
-			return
-		}
-		switch num {
-		case fSchema:
-			r.Schema = d.str(wt, "schema")
-		case fID:
-			r.ID = d.str(wt, "id")
-		case fCommunityID:
-			r.CommunityID = d.str(wt, "community_id")
-		case fStart:
-			r.Start = d.time(wt, "start")
-		case fEnd:
-			r.End = d.time(wt, "end")
-		case fDuration:
-			if d.want(wt, wtFixed64, "duration_s") {
-				var p [8]byte
-				copy(p[:], d.s[d.vs:d.ve])
-				r.DurationS = math.Float64frombits(binary.LittleEndian.Uint64(p[:]))
-			}
-		case fEndReason:
-			r.EndReason = EndReason(d.str(wt, "end_reason"))
-		case fProto:
-			r.Proto = d.str(wt, "proto")
-		case fVLAN:
-			r.VLAN = d.vlan(r.VLAN, vlan, wt)
-		case fSrc:
-			d.endpoint(&r.Src, wt, "src")
-		case fDst:
-			d.endpoint(&r.Dst, wt, "dst")
-		case fDirection:
-			r.Direction = d.str(wt, "direction")
-		case fApp:
-			r.App = d.str(wt, "app")
-		case fAppSource:
-			r.AppSource = d.str(wt, "app_source")
-		case fAppCategory:
-			r.AppCategory = d.str(wt, "app_category")
-		default:
-			d.nested(r, sp, num, wt)
-		}
-	}
-}
-
-// vlan appends VLAN ids, packed or (as Protocol Buffers allows) one per
-// field, to cur, or to spare's memory when cur is nil.
-func (d *decoder) vlan(cur, spare []uint16, wt int) []uint16 {
-	if wt == wtVarint {
-		v := uint16(d.uint(wt, "vlan", math.MaxUint16))
+// vlan appends the VLAN ids in f, packed or (as Protocol Buffers allows)
+// one per field, to cur, or to the reused record's memory when cur is nil.
+func (d *decoder) vlan(f field, cur []uint16) []uint16 {
+	m := &msgRecord
+	if f.t&7 == wtVarint {
+		v := uint16(d.uint(m, f, math.MaxUint16))
 		if cur == nil {
-			cur = spare[:0]
+			cur, d.sp.vlan = d.sp.vlan[:0], nil
 		}
 		return append(cur, v)
 	}
-	outer, ok := d.enter(wt, "vlan")
-	if !ok {
-		return cur
-	}
-	for d.i < d.end && d.err == nil {
-		at := d.i
-		v := d.uvarint()
-		if v > math.MaxUint16 {
-			d.field = "vlan"
-			d.fail(at, fmt.Sprintf("VLAN id %d out of range", v))
+	for i := f.vs; i < f.ve; {
+		v, j := uvarint(d.s, i, f.ve)
+		switch {
+		case j < 0:
+			d.badValue(m, f.t, i, j)
+			return cur
+		case v > math.MaxUint16:
+			d.fail(m, f.t, i, fmt.Sprintf("VLAN id %d out of range", v))
+			return cur
 		}
 		if cur == nil {
-			cur = spare[:0]
+			cur, d.sp.vlan = d.sp.vlan[:0], nil
 		}
 		cur = append(cur, uint16(v))
+		i = j
 	}
-	d.leave(outer)
 	return cur
 }
 
-func (d *decoder) endpoint(p *Endpoint, wt int, name string) {
-	outer, ok := d.enter(wt, name)
-	if !ok {
-		return
-	}
-	d.obj = name
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) endpoint(m *message, f field, p *Endpoint) {
+	s, i, end := d.s, f.vs, f.ve
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			break
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			p.IP = d.addr(wt, "ip")
-		case 2:
-			p.Port = uint16(d.uint(wt, "port", math.MaxUint16))
-		case 3:
-			p.MAC = d.mac(wt, "mac")
-		case 4:
-			p.Packets = d.uint(wt, "packets", math.MaxUint64)
-		case 5:
-			p.Bytes = d.uint(wt, "bytes", math.MaxUint64)
-		case 6:
-			p.PayloadBytes = d.uint(wt, "payload_bytes", math.MaxUint64)
-		case 7:
-			p.Name = d.str(wt, "name")
-		case 8:
-			p.NameSource = d.str(wt, "name_source")
-		case 9:
-			p.Hostname = d.str(wt, "hostname")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			p.IP = d.addr(m, f)
+		case 2<<3 | wtVarint:
+			p.Port = uint16(d.uint(m, f, math.MaxUint16))
+		case 3<<3 | wtBytes:
+			p.MAC = d.mac(m, f)
+		case 4<<3 | wtVarint:
+			p.Packets = f.v
+		case 5<<3 | wtVarint:
+			p.Bytes = f.v
+		case 6<<3 | wtVarint:
+			p.PayloadBytes = f.v
+		case 7<<3 | wtBytes:
+			p.Name = s[f.vs:f.ve]
+		case 8<<3 | wtBytes:
+			p.NameSource = s[f.vs:f.ve]
+		case 9<<3 | wtBytes:
+			p.Hostname = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
-	}
-	d.obj = ""
-	d.leave(outer)
-}
-
-// nested decodes the record's optional objects. An object that occurs
-// twice merges into one, as in Protocol Buffers.
-func (d *decoder) nested(r *Record, sp *spares, num, wt int) {
-	switch num {
-	case fSensor:
-		outer, ok := d.enter(wt, "sensor")
-		if !ok {
-			return
-		}
-		if r.Sensor == nil {
-			r.Sensor = take(&sp.sensor)
-			*r.Sensor = Sensor{}
-		}
-		d.sensor(r.Sensor)
-		d.leave(outer)
-	case fDevice:
-		outer, ok := d.enter(wt, "device")
-		if !ok {
-			return
-		}
-		if r.Device == nil {
-			r.Device = take(&sp.device)
-			*r.Device = Device{}
-		}
-		d.device(r.Device)
-		d.leave(outer)
-	case fEgress:
-		outer, ok := d.enter(wt, "egress")
-		if !ok {
-			return
-		}
-		if r.Egress == nil {
-			r.Egress = take(&sp.egress)
-			*r.Egress = Egress{}
-		}
-		d.egress(r.Egress)
-		d.leave(outer)
-	case fTCP:
-		outer, ok := d.enter(wt, "tcp")
-		if !ok {
-			return
-		}
-		if r.TCP == nil {
-			r.TCP = take(&sp.tcp)
-			*r.TCP = TCP{}
-		}
-		d.tcp(r.TCP)
-		d.leave(outer)
-	case fICMP:
-		outer, ok := d.enter(wt, "icmp")
-		if !ok {
-			return
-		}
-		if r.ICMP == nil {
-			r.ICMP = take(&sp.icmp)
-			*r.ICMP = ICMP{}
-		}
-		d.icmp(r.ICMP)
-		d.leave(outer)
-	case fTunnel:
-		outer, ok := d.enter(wt, "tunnel")
-		if !ok {
-			return
-		}
-		if r.Tunnel == nil {
-			r.Tunnel = take(&sp.tunnel)
-			*r.Tunnel = Tunnel{}
-		}
-		d.tunnel(r.Tunnel)
-		d.leave(outer)
-	default:
-		d.meta(r, sp, num, wt)
+		i = f.ve
 	}
 }
 
-func (d *decoder) meta(r *Record, sp *spares, num, wt int) {
-	switch num {
-	case fTLS:
-		outer, ok := d.enter(wt, "tls")
+func (d *decoder) sensor(f field, p **Sensor) {
+	v := object(p, &d.sp.sensor, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgSensor
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		if r.TLS == nil {
-			r.TLS = take(&sp.tls)
-			*r.TLS = TLS{ALPN: r.TLS.ALPN[:0]}
-		}
-		d.tls(r.TLS)
-		d.leave(outer)
-	case fQUIC:
-		outer, ok := d.enter(wt, "quic")
-		if !ok {
-			return
-		}
-		if r.QUIC == nil {
-			r.QUIC = take(&sp.quic)
-			*r.QUIC = QUIC{}
-		}
-		d.quic(r.QUIC)
-		d.leave(outer)
-	case fDNS:
-		outer, ok := d.enter(wt, "dns")
-		if !ok {
-			return
-		}
-		if r.DNS == nil {
-			r.DNS = take(&sp.dns)
-			*r.DNS = DNS{Queries: r.DNS.Queries[:0], Answers: r.DNS.Answers[:0]}
-		}
-		d.dns(r.DNS)
-		d.leave(outer)
-	case fHTTP:
-		outer, ok := d.enter(wt, "http")
-		if !ok {
-			return
-		}
-		if r.HTTP == nil {
-			r.HTTP = take(&sp.http)
-			*r.HTTP = HTTP{}
-		}
-		d.http(r.HTTP)
-		d.leave(outer)
-	case fSSH:
-		outer, ok := d.enter(wt, "ssh")
-		if !ok {
-			return
-		}
-		if r.SSH == nil {
-			r.SSH = take(&sp.ssh)
-			*r.SSH = SSH{}
-		}
-		d.ssh(r.SSH)
-		d.leave(outer)
-	case fDHCP:
-		outer, ok := d.enter(wt, "dhcp")
-		if !ok {
-			return
-		}
-		if r.DHCP == nil {
-			r.DHCP = take(&sp.dhcp)
-			*r.DHCP = DHCP{MsgTypes: r.DHCP.MsgTypes[:0]}
-		}
-		d.dhcp(r.DHCP)
-		d.leave(outer)
-	case fSOCKS:
-		outer, ok := d.enter(wt, "socks")
-		if !ok {
-			return
-		}
-		if r.SOCKS == nil {
-			r.SOCKS = take(&sp.socks)
-			*r.SOCKS = SOCKS{}
-		}
-		d.socks(r.SOCKS)
-		d.leave(outer)
-	default:
-		d.skip(wt)
-	}
-}
-
-func (d *decoder) sensor(s *Sensor) {
-	for {
-		num, wt, ok := d.next()
-		if !ok {
-			return
-		}
-		switch num {
-		case 1:
-			s.ID = d.str(wt, "sensor.id")
-		case 2:
-			s.Site = d.str(wt, "sensor.site")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.ID = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.Site = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) device(v *Device) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) device(f field, p **Device) {
+	v := object(p, &d.sp.device, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgDevice
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			v.IP = d.addr(wt, "device.ip")
-		case 2:
-			v.MAC = d.mac(wt, "device.mac")
-		case 3:
-			v.Vendor = d.str(wt, "device.vendor")
-		case 4:
-			v.RandomizedMAC = d.uint(wt, "device.randomized_mac", 1) == 1
-		case 5:
-			v.Hostname = d.str(wt, "device.hostname")
-		case 6:
-			v.ID = d.str(wt, "device.id")
-		case 7:
-			v.Owner = d.str(wt, "device.owner")
-		case 8:
-			v.AssignedSite = d.str(wt, "device.assigned_site")
-		case 9:
-			v.AssignedCountry = d.str(wt, "device.assigned_country")
-		case 10:
-			v.HomeTimezone = d.str(wt, "device.home_timezone")
-		case 11:
-			v.MatchedBy = d.str(wt, "device.matched_by")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.IP = d.addr(m, f)
+		case 2<<3 | wtBytes:
+			v.MAC = d.mac(m, f)
+		case 3<<3 | wtBytes:
+			v.Vendor = s[f.vs:f.ve]
+		case 4<<3 | wtVarint:
+			v.RandomizedMAC = d.uint(m, f, 1) == 1
+		case 5<<3 | wtBytes:
+			v.Hostname = s[f.vs:f.ve]
+		case 6<<3 | wtBytes:
+			v.ID = s[f.vs:f.ve]
+		case 7<<3 | wtBytes:
+			v.Owner = s[f.vs:f.ve]
+		case 8<<3 | wtBytes:
+			v.AssignedSite = s[f.vs:f.ve]
+		case 9<<3 | wtBytes:
+			v.AssignedCountry = s[f.vs:f.ve]
+		case 10<<3 | wtBytes:
+			v.HomeTimezone = s[f.vs:f.ve]
+		case 11<<3 | wtBytes:
+			v.MatchedBy = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) egress(g *Egress) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) egress(f field, p **Egress) {
+	v := object(p, &d.sp.egress, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgEgress
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			g.IP = d.addr(wt, "egress.ip")
-		case 2:
-			g.Port = uint16(d.uint(wt, "egress.port", math.MaxUint16))
-		case 3:
-			g.Source = d.str(wt, "egress.source")
-		case 4:
-			g.Peer = d.str(wt, "egress.peer")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.IP = d.addr(m, f)
+		case 2<<3 | wtVarint:
+			v.Port = uint16(d.uint(m, f, math.MaxUint16))
+		case 3<<3 | wtBytes:
+			v.Source = s[f.vs:f.ve]
+		case 4<<3 | wtBytes:
+			v.Peer = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) tcp(t *TCP) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) tcp(f field, p **TCP) {
+	v := object(p, &d.sp.tcp, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgTCP
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			t.SrcFlags = TCPFlags(d.uint(wt, "tcp.src_flags", math.MaxUint8))
-		case 2:
-			t.DstFlags = TCPFlags(d.uint(wt, "tcp.dst_flags", math.MaxUint8))
-		case 3:
-			t.History = d.str(wt, "tcp.history")
+		switch f.t {
+		case 1<<3 | wtVarint:
+			v.SrcFlags = TCPFlags(d.uint(m, f, math.MaxUint8))
+		case 2<<3 | wtVarint:
+			v.DstFlags = TCPFlags(d.uint(m, f, math.MaxUint8))
+		case 3<<3 | wtBytes:
+			v.History = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) icmp(c *ICMP) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) icmp(f field, p **ICMP) {
+	v := object(p, &d.sp.icmp, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgICMP
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			c.Type = uint8(d.uint(wt, "icmp.type", math.MaxUint8))
-		case 2:
-			c.Code = uint8(d.uint(wt, "icmp.code", math.MaxUint8))
+		switch f.t {
+		case 1<<3 | wtVarint:
+			v.Type = uint8(d.uint(m, f, math.MaxUint8))
+		case 2<<3 | wtVarint:
+			v.Code = uint8(d.uint(m, f, math.MaxUint8))
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) tunnel(t *Tunnel) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) tunnel(f field, p **Tunnel) {
+	v := object(p, &d.sp.tunnel, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgTunnel
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			t.Type = d.str(wt, "tunnel.type")
-		case 2:
-			t.Src = d.addr(wt, "tunnel.src")
-		case 3:
-			t.Dst = d.addr(wt, "tunnel.dst")
-		case 4:
-			t.VNI = uint32(d.uint(wt, "tunnel.vni", math.MaxUint32))
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.Type = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.Src = d.addr(m, f)
+		case 3<<3 | wtBytes:
+			v.Dst = d.addr(m, f)
+		case 4<<3 | wtVarint:
+			v.VNI = uint32(d.uint(m, f, math.MaxUint32))
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) tls(t *TLS) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) tls(f field, p **TLS) {
+	v := object(p, &d.sp.tls, func(v *TLS) { *v = TLS{ALPN: v.ALPN[:0]} })
+	s, i, end, m := d.s, f.vs, f.ve, &msgTLS
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			t.SNI = d.str(wt, "tls.sni")
-		case 2:
-			t.ALPN = append(t.ALPN, d.str(wt, "tls.alpn"))
-		case 3:
-			t.Version = d.str(wt, "tls.version")
-		case 4:
-			t.JA3 = d.str(wt, "tls.ja3")
-		case 5:
-			t.JA3String = d.str(wt, "tls.ja3_string")
-		case 6:
-			t.JA4 = d.str(wt, "tls.ja4")
-		case 7:
-			t.ServerVer = d.str(wt, "tls.server_version")
-		case 8:
-			t.Cipher = d.str(wt, "tls.cipher")
-		case 9:
-			t.CertSubject = d.str(wt, "tls.cert_subject")
-		case 10:
-			t.CertIssuer = d.str(wt, "tls.cert_issuer")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.SNI = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.ALPN = append(v.ALPN, s[f.vs:f.ve])
+		case 3<<3 | wtBytes:
+			v.Version = s[f.vs:f.ve]
+		case 4<<3 | wtBytes:
+			v.JA3 = s[f.vs:f.ve]
+		case 5<<3 | wtBytes:
+			v.JA3String = s[f.vs:f.ve]
+		case 6<<3 | wtBytes:
+			v.JA4 = s[f.vs:f.ve]
+		case 7<<3 | wtBytes:
+			v.ServerVer = s[f.vs:f.ve]
+		case 8<<3 | wtBytes:
+			v.Cipher = s[f.vs:f.ve]
+		case 9<<3 | wtBytes:
+			v.CertSubject = s[f.vs:f.ve]
+		case 10<<3 | wtBytes:
+			v.CertIssuer = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) quic(q *QUIC) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) quic(f field, p **QUIC) {
+	v := object(p, &d.sp.quic, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgQUIC
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		if num == 1 {
-			q.Version = d.str(wt, "quic.version")
-		} else {
-			d.skip(wt)
-		}
-	}
-}
-
-func (d *decoder) dns(q *DNS) {
-	for {
-		num, wt, ok := d.next()
-		if !ok {
-			return
-		}
-		switch num {
-		case 1:
-			q.Query = d.str(wt, "dns.query")
-		case 2:
-			q.Queries = append(q.Queries, d.str(wt, "dns.queries"))
-		case 3:
-			q.QType = d.str(wt, "dns.qtype")
-		case 4:
-			q.RCode = d.str(wt, "dns.rcode")
-		case 5:
-			q.Answers = append(q.Answers, d.str(wt, "dns.answers"))
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.Version = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) http(h *HTTP) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) dns(f field, p **DNS) {
+	v := object(p, &d.sp.dns, func(v *DNS) { *v = DNS{Queries: v.Queries[:0], Answers: v.Answers[:0]} })
+	s, i, end, m := d.s, f.vs, f.ve, &msgDNS
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			h.Method = d.str(wt, "http.method")
-		case 2:
-			h.Host = d.str(wt, "http.host")
-		case 3:
-			h.Path = d.str(wt, "http.path")
-		case 4:
-			h.UserAgent = d.str(wt, "http.user_agent")
-		case 5:
-			h.Status = d.int(wt, "http.status")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.Query = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.Queries = append(v.Queries, s[f.vs:f.ve])
+		case 3<<3 | wtBytes:
+			v.QType = s[f.vs:f.ve]
+		case 4<<3 | wtBytes:
+			v.RCode = s[f.vs:f.ve]
+		case 5<<3 | wtBytes:
+			v.Answers = append(v.Answers, s[f.vs:f.ve])
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) ssh(s *SSH) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) http(f field, p **HTTP) {
+	v := object(p, &d.sp.http, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgHTTP
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			s.Client = d.str(wt, "ssh.client")
-		case 2:
-			s.Server = d.str(wt, "ssh.server")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.Method = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.Host = s[f.vs:f.ve]
+		case 3<<3 | wtBytes:
+			v.Path = s[f.vs:f.ve]
+		case 4<<3 | wtBytes:
+			v.UserAgent = s[f.vs:f.ve]
+		case 5<<3 | wtVarint:
+			v.Status = int(int64(f.v))
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) dhcp(h *DHCP) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) ssh(f field, p **SSH) {
+	v := object(p, &d.sp.ssh, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgSSH
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			h.MsgTypes = append(h.MsgTypes, d.str(wt, "dhcp.msg_types"))
-		case 2:
-			h.ClientMAC = d.mac(wt, "dhcp.client_mac")
-		case 3:
-			h.RequestedIP = d.str(wt, "dhcp.requested_addr")
-		case 4:
-			h.AssignedIP = d.str(wt, "dhcp.assigned_addr")
-		case 5:
-			h.Hostname = d.str(wt, "dhcp.hostname")
-		case 6:
-			h.VendorClass = d.str(wt, "dhcp.vendor_class")
-		case 7:
-			h.ClientID = d.str(wt, "dhcp.client_id")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.Client = s[f.vs:f.ve]
+		case 2<<3 | wtBytes:
+			v.Server = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
 	}
 }
 
-func (d *decoder) socks(k *SOCKS) {
-	for {
-		num, wt, ok := d.next()
+func (d *decoder) dhcp(f field, p **DHCP) {
+	v := object(p, &d.sp.dhcp, func(v *DHCP) { *v = DHCP{MsgTypes: v.MsgTypes[:0]} })
+	s, i, end, m := d.s, f.vs, f.ve, &msgDHCP
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
 		if !ok {
-			return
+			f = d.read(m, i, end)
 		}
-		switch num {
-		case 1:
-			k.Version = d.int(wt, "socks.version")
-		case 2:
-			k.Target = d.str(wt, "socks.target")
+		switch f.t {
+		case 1<<3 | wtBytes:
+			v.MsgTypes = append(v.MsgTypes, s[f.vs:f.ve])
+		case 2<<3 | wtBytes:
+			v.ClientMAC = d.mac(m, f)
+		case 3<<3 | wtBytes:
+			v.RequestedIP = s[f.vs:f.ve]
+		case 4<<3 | wtBytes:
+			v.AssignedIP = s[f.vs:f.ve]
+		case 5<<3 | wtBytes:
+			v.Hostname = s[f.vs:f.ve]
+		case 6<<3 | wtBytes:
+			v.VendorClass = s[f.vs:f.ve]
+		case 7<<3 | wtBytes:
+			v.ClientID = s[f.vs:f.ve]
 		default:
-			d.skip(wt)
+			d.other(m, f)
 		}
+		i = f.ve
+	}
+}
+
+func (d *decoder) socks(f field, p **SOCKS) {
+	v := object(p, &d.sp.socks, zero)
+	s, i, end, m := d.s, f.vs, f.ve, &msgSOCKS
+	for i < end && d.err == nil {
+		f, ok := read1(s, i, end)
+		if !ok {
+			f = d.read(m, i, end)
+		}
+		switch f.t {
+		case 1<<3 | wtVarint:
+			v.Version = int(int64(f.v))
+		case 2<<3 | wtBytes:
+			v.Target = s[f.vs:f.ve]
+		default:
+			d.other(m, f)
+		}
+		i = f.ve
 	}
 }

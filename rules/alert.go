@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
@@ -160,11 +161,28 @@ func ms(t time.Time) int64 {
 	return t.UnixMilli()
 }
 
+// detach copies the strings of an alert that is kept open (suppression)
+// out of the flow record they came from: a decoder may back a record's
+// strings with buffers shared by many records (flow.Decoder), which an
+// open alert would otherwise keep alive for as long as it stays open.
+func (a *Alert) detach() {
+	if d := a.Device; d != nil {
+		d.UID, d.Hostname, d.IP, d.MAC = strings.Clone(d.UID), strings.Clone(d.Hostname), strings.Clone(d.IP), strings.Clone(d.MAC)
+	}
+	for _, m := range []map[string]any{a.Unmapped.Group, a.Unmapped.Output} {
+		for k, v := range m {
+			if s, ok := v.(string); ok {
+				m[k] = strings.Clone(s)
+			}
+		}
+	}
+}
+
 func evidenceOf(rec *flow.Record) Evidence {
 	e := Evidence{
 		SrcEndpoint:    endpointOf(&rec.Src),
 		DstEndpoint:    endpointOf(&rec.Dst),
-		ConnectionInfo: ConnectionInfo{ProtocolName: rec.Proto, UID: rec.CommunityID},
+		ConnectionInfo: ConnectionInfo{ProtocolName: strings.Clone(rec.Proto), UID: strings.Clone(rec.CommunityID)}, // see detach
 		Data:           rec.AppendJSON(nil),
 	}
 	return e

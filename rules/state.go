@@ -316,6 +316,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 		}
 	}
 	a := e.newAlert(r, in, string(skey), e.groupValues(sfields), start, t, value)
+	a.detach()
 	until := t.Add(r.suppress.dur)
 	st.open[string(skey)] = &openAlert{alert: a, until: until}
 	if st.nextExpiry.IsZero() || until.Before(st.nextExpiry) {

@@ -48,6 +48,7 @@ type worker struct {
 	held    reorder                       // repartition topic: records waiting for their turn
 
 	rec       flow.Record
+	dec       flow.Decoder // decodes into rec without allocating; this worker's alone
 	key, val  []byte
 	fetched   time.Time // when the batch arrived
 	keyBuf    []byte
@@ -498,7 +499,7 @@ func (w *worker) decode(headers []kafka.Header) (reason string, err error) {
 		}
 		return "", nil
 	case len(ct) == 0 || bytes.HasPrefix(ct, []byte("application/x-edgeward-flow")):
-		err := flow.DecodeBinary(w.val, &w.rec)
+		err := w.dec.Decode(w.val, &w.rec)
 		switch {
 		case errors.Is(err, flow.ErrVersion):
 			return ReasonVersion, err
