@@ -77,7 +77,11 @@ type Rule struct {
 	fingerprint [32]byte
 	parents     []int // temporal rules fed by this rule
 	guardAST    *celast.AST
-	native      check // the condition as native checks, when it can be (native.go)
+	// native are the checks of the condition's top-level conjuncts that
+	// compile to native checks (native.go); cel is set when some do not,
+	// and CEL decides after them.
+	native []check
+	cel    bool
 }
 
 type aggregate struct {
@@ -295,6 +299,7 @@ type loader struct {
 	files  []string
 	lists  map[string]*List
 	lpos   map[string]pos
+	zones  *zoneCache // local_hour's, shared by CEL and the native checks
 }
 
 // Load reads, validates and compiles rule files and directories. On any
@@ -435,7 +440,8 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 		envOpts = append(envOpts, cel.Variable(name, ListType))
 	}
 	envOpts = append(envOpts, listFunctions()...)
-	envOpts = append(envOpts, presentFunction(), localHourFunction(&zoneCache{}))
+	ld.zones = &zoneCache{}
+	envOpts = append(envOpts, presentFunction(), localHourFunction(ld.zones))
 	env, err := cel.NewEnv(envOpts...)
 	if err != nil {
 		ld.ds = append(ld.ds, Diagnostic{Message: "building CEL environment: " + err.Error()})
@@ -676,7 +682,7 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 				r.prg = prg
 				r.required = requiredFields(ld.schema, a.NativeRep())
 				r.guardAST = a.NativeRep()
-				r.native = compileNative(ld.schema, a.NativeRep(), ld.lists)
+				r.native, r.cel = compileNative(ld.schema, a.NativeRep(), ld.lists, ld.zones)
 			}
 		}
 		ok = ok && good

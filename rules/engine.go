@@ -41,9 +41,7 @@ type Engine struct {
 	pending atomic.Pointer[Set]
 	act     activation
 	cand    bitset
-	hits    bitset   // guard slots, scratch for candidates
-	keys    []*field // of set.index.fields
-	preds   []func(*Input) bool
+	hits    bitset // guard slots, scratch for candidates
 	matched []int
 	states  []*ruleState // per rule of set
 	// Scratch buffers for group, suppression and value keys.
@@ -104,14 +102,6 @@ func (e *Engine) install(set *Set, emit func(*Alert)) {
 	e.act = activation{set: set, vals: make([]ref.Val, len(set.schema.fields)), state: make([]uint8, len(set.schema.fields))}
 	e.cand = newBitset(len(set.rules))
 	e.hits = newBitset(set.index.nslots)
-	e.keys = e.keys[:0]
-	for _, fi := range set.index.fields {
-		e.keys = append(e.keys, &set.schema.fields[fi.field])
-	}
-	e.preds = e.preds[:0]
-	for i := range set.index.preds {
-		e.preds = append(e.preds, set.index.preds[i].predicate(set.schema))
-	}
 	e.m.loaded.Set(float64(len(set.rules)))
 }
 
@@ -122,6 +112,7 @@ type activation struct {
 	in    *Input
 	vals  []ref.Val
 	state []uint8 // 0 unresolved, 1 present, 2 absent
+	dirty bool    // state has a field resolved: reset clears it
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -149,12 +140,18 @@ func (a *activation) field(i int) (ref.Val, bool) {
 	} else {
 		a.state[i] = 2
 	}
+	a.dirty = true
 	return v, ok
 }
 
+// reset starts a flow; most flows resolve no field (native checks read
+// them unboxed), and then there is nothing to clear.
 func (a *activation) reset(in *Input) {
 	a.in = in
-	clear(a.state)
+	if a.dirty {
+		clear(a.state)
+		a.dirty = false
+	}
 }
 
 // eventTime is when a flow happened for windows: its end, else its start.
@@ -176,7 +173,7 @@ func (e *Engine) Evaluate(in *Input, emit func(*Alert)) {
 	}
 	set := e.set
 	e.act.reset(in)
-	set.index.candidates(in, e.keys, e.preds, e.hits, e.cand)
+	set.index.candidates(in, e.hits, e.cand)
 	e.matched = e.matched[:0]
 	e.cand.each(func(i int) {
 		if e.match(set.rules[i]) {
@@ -206,11 +203,10 @@ func (e *Engine) match(r *Rule) bool {
 	if r.prg == nil {
 		return false
 	}
-	if r.native != nil {
-		if r.native(e.act.in) != triTrue {
-			return false
-		}
-	} else {
+	if !matchNative(r.native, e.act.in) {
+		return false
+	}
+	if r.cel {
 		for _, f := range r.required {
 			if _, ok := e.act.field(f); !ok {
 				return false
@@ -330,22 +326,15 @@ func (e *Engine) appendKey(buf []byte, fields []int) []byte {
 // the caller boxes it), ok=false when it is absent.
 func (f *field) appendNative(buf []byte, in *Input) (out []byte, ok, native bool) {
 	switch {
-	case f.leaf == nil && f.kind == KindString:
+	case f.kind == KindString && (f.leaf == nil || f.nat.ld == ldString):
 		s, ok := f.strValue(in)
 		return append(buf, s...), ok, true
-	case f.leaf == nil && f.kind == KindInt, f.nat.int != nil:
+	case f.kind == KindInt && (f.leaf == nil || f.nat.ld.isInt()):
 		x, ok := f.intValue(in)
 		return strconv.AppendInt(buf, x, 10), ok, true
-	case f.nat.str != nil:
-		s, ok := f.strValue(in)
-		return append(buf, s...), ok, true
-	case f.nat.addr != nil:
-		p := f.base(in)
-		if p == nil {
-			return buf, false, true
-		}
-		a := f.nat.addr(p)
-		if !a.IsValid() {
+	case f.nat.ld == ldAddr:
+		a, ok := f.addrValue(in)
+		if !ok {
 			return buf, false, true
 		}
 		return a.AppendTo(buf), true, true

@@ -1,10 +1,14 @@
 package rules
 
 import (
+	"cmp"
+	"encoding/binary"
+	"maps"
 	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
@@ -28,7 +32,10 @@ import (
 //   - a comparison of two string, int or bool fields (`sensor.site !=
 //     device.assigned_site`), evaluated natively;
 //   - a disjunction `a || b` whose every side has a guard: admitted when
-//     any side's guard admits the flow.
+//     any side's guard admits the flow;
+//   - for a rule without any of these, the presence of a field its
+//     condition requires (requiredFields) and flows may lack
+//     (`!cidr_in(egress.ip, offices)` needs egress.ip).
 //
 // Every guarded conjunct of a rule's top-level conjunction gets a slot;
 // per flow the engine looks each indexed field up once and runs each list
@@ -55,7 +62,8 @@ type gkey struct {
 }
 
 // atom is one guard: the field equals one of values, the list function
-// fn is true on it, or (fn "==" or "!=") it compares so with field2.
+// fn is true on it, (fn "==" or "!=") it compares so with field2, or (fn
+// "present") it is present.
 type atom struct {
 	field  int
 	values []gkey
@@ -69,9 +77,9 @@ type atom struct {
 type bitset []uint64
 
 func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
-func (b bitset) set(i int)   { b[i/64] |= 1 << (i % 64) }
+func (b bitset) set(i int)   { b[i>>6] |= 1 << (i & 63) }
 func (b bitset) or(o bitset) {
-	for i := range b {
+	for i := range o {
 		b[i] |= o[i]
 	}
 }
@@ -91,17 +99,79 @@ func (b bitset) each(f func(int)) {
 // has one, and a rule is a candidate when all of its slots are set.
 
 type fieldIndex struct {
-	field int
-	byVal map[gkey]bitset
-	// The lookup structures built from byVal: a string field's values in
-	// strs, an int or bool field's in ints, so that a lookup hashes a
-	// plain string or int. one and oneSet hold byVal's only entry when it
-	// has one (a bool flag, a single app id), compared without hashing.
-	str    bool
-	strs   map[string]bitset
-	ints   map[int64]bitset
-	one    gkey
-	oneSet bitset
+	f   *field
+	src fieldSource
+	// The slots each guard value sets. A field with up to maxScan values
+	// compares them in turn (strs or ints, sets parallel): cheaper than
+	// hashing, and most fields have a few (a direction, a bool flag); one
+	// with more (app ids, AS numbers) looks them up in strMap or intMap.
+	strs   []string
+	heads  []uint64 // head of each of strs
+	lens   uint64   // bit min(len, 63) of the length of each of strs
+	ints   []int64
+	sets   []bitset
+	strMap map[string]bitset
+	intMap map[int64]bitset
+}
+
+// fieldSource is where and how the index reads a field.
+type fieldSource uint8
+
+const (
+	extraString fieldSource = iota
+	extraInt
+	leafString
+	leafInt
+	nSources
+)
+
+// maxScan is the most guard values a field's lookup compares in turn.
+const maxScan = 8
+
+// strSlots returns the slots value s sets, nil for none.
+func (fi *fieldIndex) strSlots(s string) bitset {
+	if fi.strMap != nil {
+		return fi.strMap[s]
+	}
+	if fi.lens>>min(len(s), 63)&1 == 0 {
+		return nil // no value is as long
+	}
+	// Guard values often share a length ("outbound", "internal"): their
+	// heads tell most apart, and decide strings of up to 8 bytes, without
+	// a call to compare the bytes.
+	h := head(s)
+	for k, v := range fi.strs {
+		if fi.heads[k] == h && len(v) == len(s) && (len(s) <= 8 || v[8:] == s[8:]) {
+			return fi.sets[k]
+		}
+	}
+	return nil
+}
+
+// head is the first 8 bytes of s (fewer, zero-padded, if it is shorter)
+// as a number.
+func head(s string) uint64 {
+	if len(s) >= 8 {
+		return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s), 8))
+	}
+	var h uint64
+	for i := range len(s) {
+		h |= uint64(s[i]) << (8 * i)
+	}
+	return h
+}
+
+// intSlots returns the slots value x sets, nil for none.
+func (fi *fieldIndex) intSlots(x int64) bitset {
+	if fi.intMap != nil {
+		return fi.intMap[x]
+	}
+	for k, v := range fi.ints {
+		if v == x {
+			return fi.sets[k]
+		}
+	}
+	return nil
 }
 
 // predIndex is one list function on one field (or one comparison of two
@@ -111,6 +181,7 @@ type predIndex struct {
 	fn     string
 	list   *List
 	field2 int
+	test   func(*Input) bool
 	rules  bitset // slots
 }
 
@@ -124,19 +195,30 @@ type suffixIndex struct {
 	rules []bitset // per list
 }
 
-// ruleSlots are a guarded rule's slots: bits mask of word.
-type ruleSlots struct {
-	rule int
-	word int
-	mask uint64
+// slotWord is one word of slots and the guarded rules whose slots lie in
+// it. Each rule's slots are consecutive and followed by a spare bit that
+// is no slot, so that adding first to the word's hits carries into a
+// rule's spare bit exactly when all of its slots are set: one addition
+// tests every rule of the word.
+type slotWord struct {
+	slots uint64 // every rule's slots
+	first uint64 // each rule's first slot
+	spare uint64 // the bit after each rule's last slot
+	rules []int  // the rule of each spare bit, lowest first
 }
 
 type guardIndex struct {
-	always   bitset // rules without a guard
-	fields   []fieldIndex
+	always   bitset                 // rules without a guard
+	bySource [nSources][]fieldIndex // the fields with equality guards, but flags
+	// flags are the bool extra fields guarded only as true, by slot in
+	// Input.extra: found through Input.trues, so that a flow costs nothing
+	// for its false or absent flags. flagSets are, by slot, the slots in
+	// the index each flag sets.
+	flags    bitset
+	flagSets []bitset
 	preds    []predIndex
 	suffixes []suffixIndex
-	guarded  []ruleSlots
+	words    []slotWord
 	nslots   int
 	n        int
 	desc     map[int][]string // per rule: its conjuncts' guards, for Guards
@@ -288,7 +370,7 @@ func (g *guardExtractor) listAtom(fn string, f int, lst *List) ([]atom, bool) {
 		if fd.kind != KindString || lst.strings == nil {
 			return nil, false
 		}
-		if len(lst.entries) <= maxExpandedList && fd.keyable() && fd.nat.mac == nil {
+		if len(lst.entries) <= maxExpandedList && fd.keyable() {
 			var ks []gkey
 			for _, e := range lst.entries {
 				ks = append(ks, gkey{s: e.Value})
@@ -307,7 +389,7 @@ func (g *guardExtractor) listAtom(fn string, f int, lst *List) ([]atom, bool) {
 			return []atom{{field: f, values: ks}}, true
 		}
 	case "cidr_in":
-		if fd.nat.addr == nil || lst.prefixes == nil {
+		if fd.nat.ld != ldAddr || lst.prefixes == nil {
 			return nil, false
 		}
 	case "dns_suffix_in":
@@ -345,6 +427,8 @@ func (s *Schema) describe(a atom) []string {
 		return []string{a.fn + "(" + name + ", " + a.list.name + ") (empty list)"}
 	case a.list != nil:
 		return []string{a.fn + "(" + name + ", " + a.list.name + ")"}
+	case a.fn == "present":
+		return []string{"present(" + name + ")"}
 	case a.fn != "":
 		return []string{name + " " + a.fn + " " + s.fields[a.field2].name}
 	}
@@ -427,8 +511,8 @@ func buildIndex(set *Set) guardIndex {
 		g.distinct[f] = len(vs)
 	}
 	// Each rule's guarded top-level conjuncts, and their slots: a rule's
-	// slots are consecutive and never straddle a bitset word, so one mask
-	// test admits it.
+	// slots are consecutive, followed by a spare bit, and never straddle a
+	// bitset word (see slotWord).
 	type guarded struct {
 		rule  int
 		conj  [][]atom
@@ -444,8 +528,19 @@ func buildIndex(set *Set) guardIndex {
 		if r.prg != nil && r.guardAST != nil {
 			g.refs = r.guardAST.ReferenceMap()
 			for _, c := range conjuncts(r.guardAST.Expr(), nil) {
-				if as, ok := g.alts(c); ok && len(conj) < 64 {
+				if as, ok := g.alts(c); ok && len(conj) < 63 {
 					conj = append(conj, as)
+				}
+			}
+		}
+		if len(conj) == 0 && r.prg != nil {
+			// No guard, but the rule cannot match without its required
+			// fields: one that flows may lack admits only flows that
+			// have it.
+			for _, f := range r.required {
+				if set.schema.fields[f].presenceGuard() {
+					conj = [][]atom{{{field: f, fn: "present"}}}
+					break
 				}
 			}
 		}
@@ -454,11 +549,11 @@ func buildIndex(set *Set) guardIndex {
 			ix.desc[i] = []string{"always"}
 			continue
 		}
-		if w := ix.nslots % 64; w+len(conj) > 64 {
+		if w := ix.nslots % 64; w+len(conj)+1 > 64 {
 			ix.nslots += 64 - w
 		}
 		gs = append(gs, guarded{rule: i, conj: conj, start: ix.nslots})
-		ix.nslots += len(conj)
+		ix.nslots += len(conj) + 1
 		for _, as := range conj {
 			var names []string
 			for _, a := range as {
@@ -468,7 +563,10 @@ func buildIndex(set *Set) guardIndex {
 			ix.desc[i] = append(ix.desc[i], strings.Join(slices.Compact(names), " | "))
 		}
 	}
-	byField := map[int]int{}
+	// The slots each guard value of each field sets, and each list
+	// function's (or comparison's) slots.
+	byVal := map[int]map[gkey]bitset{}
+	var fields []int // in order of first use
 	type predKey struct {
 		field  int
 		fn     string
@@ -476,13 +574,13 @@ func buildIndex(set *Set) guardIndex {
 		field2 int
 	}
 	byPred := map[predKey]int{}
+	ix.words = make([]slotWord, (ix.nslots+63)/64)
 	for _, gr := range gs {
-		k := len(gr.conj)
-		mask := ^uint64(0)
-		if k < 64 {
-			mask = (1<<k - 1)
-		}
-		ix.guarded = append(ix.guarded, ruleSlots{rule: gr.rule, word: gr.start / 64, mask: mask << (gr.start % 64)})
+		w, lo := &ix.words[gr.start/64], gr.start%64
+		w.slots |= (1<<len(gr.conj) - 1) << lo
+		w.first |= 1 << lo
+		w.spare |= 1 << (lo + len(gr.conj))
+		w.rules = append(w.rules, gr.rule)
 		for c, as := range gr.conj {
 			slot := gr.start + c
 			for _, a := range as {
@@ -499,17 +597,15 @@ func buildIndex(set *Set) guardIndex {
 					}
 					ix.preds[j].rules.set(slot)
 				default:
-					j, seen := byField[a.field]
-					if !seen {
-						j = len(ix.fields)
-						byField[a.field] = j
-						ix.fields = append(ix.fields, fieldIndex{field: a.field, byVal: map[gkey]bitset{}})
+					if byVal[a.field] == nil {
+						byVal[a.field] = map[gkey]bitset{}
+						fields = append(fields, a.field)
 					}
 					for _, v := range a.values {
-						b := ix.fields[j].byVal[v]
+						b := byVal[a.field][v]
 						if b == nil {
 							b = newBitset(ix.nslots)
-							ix.fields[j].byVal[v] = b
+							byVal[a.field][v] = b
 						}
 						b.set(slot)
 					}
@@ -517,30 +613,69 @@ func buildIndex(set *Set) guardIndex {
 			}
 		}
 	}
-	for j := range ix.fields {
-		fi := &ix.fields[j]
-		fi.str = set.schema.fields[fi.field].kind == KindString
-		if len(fi.byVal) == 1 {
-			for k, b := range fi.byVal {
-				fi.one, fi.oneSet = k, b
-			}
-			continue
-		}
-		if fi.str {
-			fi.strs = make(map[string]bitset, len(fi.byVal))
-		} else {
-			fi.ints = make(map[int64]bitset, len(fi.byVal))
-		}
-		for k, b := range fi.byVal {
-			if fi.str {
-				fi.strs[k.s] = b
-			} else {
-				fi.ints[k.i] = b
-			}
-		}
+	for _, f := range fields {
+		ix.addField(&set.schema.fields[f], byVal[f])
+	}
+	for j := range ix.preds {
+		ix.preds[j].test = ix.preds[j].predicate(set.schema)
 	}
 	ix.mergeSuffixes(set.schema)
 	return ix
+}
+
+// addField indexes the equality guards of field f, the slots each of
+// their values sets: as a flag when f is a bool extra field guarded only
+// as true, else under the lookup that reads f.
+func (ix *guardIndex) addField(f *field, vals map[gkey]bitset) {
+	if f.leaf == nil && f.kind == KindBool && len(vals) == 1 && vals[boolKey(true)] != nil {
+		if n := f.slot/64 + 1; n > len(ix.flags) {
+			ix.flags = append(ix.flags, make(bitset, n-len(ix.flags))...)
+		}
+		ix.flags.set(f.slot)
+		if f.slot >= len(ix.flagSets) {
+			ix.flagSets = append(ix.flagSets, make([]bitset, f.slot+1-len(ix.flagSets))...)
+		}
+		ix.flagSets[f.slot] = vals[boolKey(true)]
+		return
+	}
+	fi := fieldIndex{f: f}
+	switch {
+	case f.leaf == nil && f.kind == KindString:
+		fi.src = extraString
+	case f.leaf == nil:
+		fi.src = extraInt
+	case f.kind == KindString:
+		fi.src = leafString
+	default:
+		fi.src = leafInt
+	}
+	str := f.kind == KindString
+	if len(vals) > maxScan {
+		if str {
+			fi.strMap = make(map[string]bitset, len(vals))
+		} else {
+			fi.intMap = make(map[int64]bitset, len(vals))
+		}
+	}
+	// In a fixed order, so that lookups cost the same in every run.
+	keys := slices.SortedFunc(maps.Keys(vals), func(a, b gkey) int {
+		return cmp.Or(strings.Compare(a.s, b.s), cmp.Compare(a.i, b.i))
+	})
+	for _, k := range keys {
+		b := vals[k]
+		switch {
+		case fi.strMap != nil:
+			fi.strMap[k.s] = b
+		case fi.intMap != nil:
+			fi.intMap[k.i] = b
+		case str:
+			fi.strs, fi.heads, fi.sets = append(fi.strs, k.s), append(fi.heads, head(k.s)), append(fi.sets, b)
+			fi.lens |= 1 << min(len(k.s), 63)
+		default:
+			fi.ints, fi.sets = append(fi.ints, k.i), append(fi.sets, b)
+		}
+	}
+	ix.bySource[fi.src] = append(ix.bySource[fi.src], fi)
 }
 
 // mergeSuffixes turns the dns_suffix_in guards of a field that has
@@ -581,85 +716,11 @@ func (ix *guardIndex) mergeSuffixes(s *Schema) {
 	slices.SortFunc(ix.suffixes, func(a, b suffixIndex) int { return a.field - b.field })
 }
 
-// keyable reports whether the field can be read natively as a guard key.
-func (f *field) keyable() bool {
-	if f.leaf == nil {
-		return f.kind == KindString || f.kind == KindInt || f.kind == KindBool
-	}
-	return f.nat.str != nil || f.nat.int != nil || f.nat.bool != nil
-}
-
-// key reads a string, int or bool field natively, for guard lookups; nil
-// for other kinds.
-func (f *field) key() func(in *Input) (gkey, bool) {
-	if !f.keyable() {
-		return nil
-	}
-	if f.kind == KindString {
-		return func(in *Input) (gkey, bool) {
-			s, ok := f.strValue(in)
-			return gkey{s: s}, ok
-		}
-	}
-	return func(in *Input) (gkey, bool) {
-		x, ok := f.intValue(in)
-		return gkey{i: x, isInt: true}, ok
-	}
-}
-
-// strValue reads a string field natively; ok=false when absent.
-func (f *field) strValue(in *Input) (string, bool) {
-	if f.leaf == nil {
-		if f.kind != KindString || f.slot >= len(in.extra) || !in.extra[f.slot].set {
-			return "", false
-		}
-		return in.extra[f.slot].s, true
-	}
-	if f.nat.str == nil {
-		return "", false
-	}
-	p := f.base(in)
-	if p == nil {
-		return "", false
-	}
-	var s string
-	if f.nat.ld == ldString {
-		s = *(*string)(p)
-	} else {
-		s = f.nat.str(p)
-	}
-	return s, !f.nat.omit || s != ""
-}
-
-// intValue reads a keyable int or bool field natively (a bool as 0 or
-// 1); ok=false when absent.
-func (f *field) intValue(in *Input) (int64, bool) {
-	if f.leaf == nil {
-		if f.slot >= len(in.extra) || !in.extra[f.slot].set {
-			return 0, false
-		}
-		x := in.extra[f.slot].i
-		if f.kind == KindBool && x != 0 {
-			x = 1
-		}
-		return x, true
-	}
-	p := f.base(in)
-	if p == nil {
-		return 0, false
-	}
-	var x int64
-	switch {
-	case f.nat.ld != ldNone && f.nat.ld != ldString:
-		x = loadInt(f.nat.ld, p)
-	case f.nat.int != nil:
-		x = f.nat.int(p)
-	case f.nat.bool != nil:
-		if f.nat.bool(p) {
-			x = 1
-		}
-	}
-	return x, !f.nat.omit || x != 0
+// presenceGuard reports whether the field's presence makes a guard:
+// flows can lack it (an extra field, one behind a pointer, or one whose
+// zero value is absent) and it is read natively, without boxing.
+func (f *field) presenceGuard() bool {
+	return f.leaf == nil || (f.nat.ld != ldNone && (len(f.hops) > 0 || f.nat.omit))
 }
 
 // predicate returns the native test of list function fn on the field, or
@@ -667,29 +728,21 @@ func (f *field) intValue(in *Input) (int64, bool) {
 func (f *field) predicate(fn string, lst *List) func(*Input) bool {
 	switch fn {
 	case "cidr_in":
-		if f.nat.addr == nil || lst.prefixes == nil {
+		if f.nat.ld != ldAddr || lst.prefixes == nil {
 			return nil
 		}
 		return func(in *Input) bool {
-			p := f.base(in)
-			if p == nil {
-				return false
-			}
-			a := f.nat.addr(p)
-			return a.IsValid() && lst.prefixes.Contains(a)
+			a, ok := f.addrValue(in)
+			return ok && lst.prefixes.Contains(a)
 		}
 	case "oui_in":
 		if lst.ouis == nil {
 			return nil
 		}
-		if f.nat.mac != nil {
+		if f.nat.ld == ldMAC {
 			return func(in *Input) bool {
-				p := f.base(in)
-				if p == nil {
-					return false
-				}
-				m := f.nat.mac(p)
-				return !m.IsZero() && lst.ouis.ContainsMAC(m)
+				m, ok := f.macValue(in)
+				return ok && !m.IsZero() && lst.ouis.ContainsMAC(m)
 			}
 		}
 		return f.strPredicate(lst.ouis.Contains)
@@ -702,36 +755,32 @@ func (f *field) predicate(fn string, lst *List) func(*Input) bool {
 		if lst.strings == nil {
 			return nil
 		}
-		if f.nat.mac != nil { // a MAC in its text form, aa:bb:cc:dd:ee:ff
+		if f.nat.ld == ldMAC { // a MAC in its text form, aa:bb:cc:dd:ee:ff
 			return func(in *Input) bool {
-				p := f.base(in)
-				if p == nil {
+				m, ok := f.macValue(in)
+				if !ok {
 					return false
 				}
 				var buf [17]byte
-				b, _ := f.nat.mac(p).AppendText(buf[:0])
+				b, _ := m.AppendText(buf[:0])
 				return lst.strings.ContainsBytes(b)
 			}
 		}
 		return f.strPredicate(lst.strings.Contains)
 	case "asn_in":
-		if lst.numbers == nil || f.kind != KindInt {
-			return nil
-		}
-		read := f.key()
-		if read == nil {
+		if lst.numbers == nil || f.kind != KindInt || !f.keyable() {
 			return nil
 		}
 		return func(in *Input) bool {
-			k, ok := read(in)
-			return ok && k.i >= 0 && lst.numbers.Contains(uint64(k.i))
+			x, ok := f.intValue(in)
+			return ok && x >= 0 && lst.numbers.Contains(uint64(x))
 		}
 	}
 	return nil
 }
 
 func (f *field) strPredicate(test func(string) bool) func(*Input) bool {
-	if f.kind != KindString || (f.leaf != nil && f.nat.str == nil) {
+	if f.kind != KindString || (f.leaf != nil && f.nat.ld != ldString) {
 		return nil
 	}
 	return func(in *Input) bool {
@@ -743,8 +792,11 @@ func (f *field) strPredicate(test func(string) bool) func(*Input) bool {
 // predicate returns the native test of a list function or field
 // comparison guard.
 func (p *predIndex) predicate(s *Schema) func(*Input) bool {
-	if p.list != nil {
+	switch {
+	case p.list != nil:
 		return s.fields[p.field].predicate(p.fn, p.list)
+	case p.fn == "present":
+		return s.fields[p.field].presence()
 	}
 	a, b := &s.fields[p.field], &s.fields[p.field2]
 	eq := p.fn == "=="
@@ -768,44 +820,25 @@ func (p *predIndex) predicate(s *Schema) func(*Input) bool {
 	}
 }
 
-// candidates fills out with the rules to evaluate for in; keys are the
-// fields of ix.fields, preds the tests of ix.preds, hits scratch space of
-// nslots bits.
-func (ix *guardIndex) candidates(in *Input, keys []*field, preds []func(*Input) bool, hits, out bitset) {
+// candidates fills out with the rules to evaluate for in; hits is
+// scratch space of nslots bits.
+func (ix *guardIndex) candidates(in *Input, hits, out bitset) {
 	clear(hits)
-	for j := range ix.fields {
-		fi := &ix.fields[j]
-		var b bitset
-		if fi.str {
-			s, ok := keys[j].strValue(in)
-			switch {
-			case !ok:
-			case fi.oneSet != nil:
-				if s == fi.one.s {
-					b = fi.oneSet
-				}
-			default:
-				b = fi.strs[s]
-			}
-		} else {
-			x, ok := keys[j].intValue(in)
-			switch {
-			case !ok:
-			case fi.oneSet != nil:
-				if x == fi.one.i {
-					b = fi.oneSet
-				}
-			default:
-				b = fi.ints[x]
-			}
+	lookupExtraStrings(ix.bySource[extraString], in, hits)
+	lookupExtraInts(ix.bySource[extraInt], in, hits)
+	lookupLeafStrings(ix.bySource[leafString], in, hits)
+	lookupLeafInts(ix.bySource[leafInt], in, hits)
+	for w, m := range ix.flags {
+		if w >= len(in.trues) {
+			break
 		}
-		if b != nil {
-			hits.or(b)
+		for t := in.trues[w] & m; t != 0; t &= t - 1 {
+			hits.or(ix.flagSets[w*64+bits.TrailingZeros64(t)])
 		}
 	}
 	for j := range ix.preds {
-		if preds[j](in) {
-			hits.or(ix.preds[j].rules)
+		if p := &ix.preds[j]; p.test(in) {
+			hits.or(p.rules)
 		}
 	}
 	for j := range ix.suffixes {
@@ -818,10 +851,53 @@ func (ix *guardIndex) candidates(in *Input, keys []*field, preds []func(*Input) 
 			hits.or(sx.rules[bits.TrailingZeros64(m)])
 		}
 	}
+	ix.admit(hits, out)
+}
+
+// One loop per kind of field, with the reads and lookups inlined and few
+// values live: these run for every indexed field of every flow.
+
+func lookupExtraStrings(fs []fieldIndex, in *Input, hits bitset) {
+	for i := range fs {
+		if s, ok := fs[i].f.extraStr(in); ok {
+			hits.or(fs[i].strSlots(s))
+		}
+	}
+}
+
+func lookupExtraInts(fs []fieldIndex, in *Input, hits bitset) {
+	for i := range fs {
+		if x, ok := fs[i].f.extraInt(in); ok {
+			hits.or(fs[i].intSlots(x))
+		}
+	}
+}
+
+func lookupLeafStrings(fs []fieldIndex, in *Input, hits bitset) {
+	for i := range fs {
+		if s, ok := fs[i].f.leafStr(fs[i].f.base(in)); ok {
+			hits.or(fs[i].strSlots(s))
+		}
+	}
+}
+
+func lookupLeafInts(fs []fieldIndex, in *Input, hits bitset) {
+	for i := range fs {
+		if x, ok := fs[i].f.leafInt(fs[i].f.base(in)); ok {
+			hits.or(fs[i].intSlots(x))
+		}
+	}
+}
+
+// admit fills out with the unguarded rules and those whose slots are all
+// in hits.
+func (ix *guardIndex) admit(hits, out bitset) {
 	copy(out, ix.always)
-	for _, g := range ix.guarded {
-		if hits[g.word]&g.mask == g.mask {
-			out.set(g.rule)
+	for i := range ix.words {
+		w := &ix.words[i]
+		for c := (hits[i]&w.slots + w.first) & w.spare; c != 0; c &= c - 1 {
+			below := c&-c - 1 // the bits below c's lowest
+			out.set(w.rules[bits.OnesCount64(w.spare&below)])
 		}
 	}
 }
@@ -831,7 +907,8 @@ func (ix *guardIndex) candidates(in *Input, keys []*field, preds []func(*Input) 
 // the guards any one of which admits a flow ("app=anydesk | app=ngrok",
 // "cidr_in(dst.ip, nets)", "sensor.site != device.assigned_site"). A rule
 // is evaluated only on flows every entry admits; ["always"] is a rule
-// evaluated on every flow.
+// evaluated on every flow, ["present(egress.ip)"] one evaluated on every
+// flow that has the field.
 func (s *Set) Guards() map[string][]string {
 	out := map[string][]string{}
 	for i, d := range s.index.desc {

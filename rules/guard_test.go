@@ -41,7 +41,9 @@ func TestGuards(t *testing.T) {
 		{`oui_in(device.mac, ouis) || device.hostname == "pikvm"`, []string{"device.hostname=pikvm | oui_in(device.mac, ouis)"}},
 		{`(app == "a" && direction == "internal") || app == "b"`, []string{"app=a | app=b"}},
 		{`dst.port == 22 || src.bytes > 10`, []string{"always"}},
-		{`!in_list(app, ra_apps)`, []string{"always"}},
+		{`src.bytes > 10`, []string{"always"}},
+		{`!in_list(app, ra_apps)`, []string{"present(app)"}},
+		{`src.bytes > 10 && !cidr_in(egress.ip, nets)`, []string{"present(egress.ip)"}},
 		{`present(dst.name)`, []string{"always"}},
 		{`cidr_in(dst.ip, empty) || app == "x"`, []string{"app=x | cidr_in(dst.ip, empty) (empty list)"}},
 		{`cidr_in(dst.ip, empty) && app == "x"`, []string{"cidr_in(dst.ip, empty) (empty list)", "app=x"}},
@@ -75,7 +77,9 @@ func guardSchema(t testing.TB) *Schema {
 	s, err := NewSchema(
 		ExtraField{Name: "dst.as.number", Kind: KindInt},
 		ExtraField{Name: "dst.anon.vpn", Kind: KindBool},
+		ExtraField{Name: "dst.anon.tor", Kind: KindBool},
 		ExtraField{Name: "dst.geo.country", Kind: KindString},
+		ExtraField{Name: "dst.geo.km", Kind: KindDouble},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +102,10 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 		`dst.geo.country == device.assigned_country`,
 		`(app == "anydesk" && direction == "outbound") || dst.anon.vpn`,
 		`proto == "tcp" && in_list(app, ra_apps) && cidr_in(dst.ip, nets)`,
+		`!cidr_in(egress.ip, nets)`,
+		`!in_list(app, ra_apps) && dst.port == 443`,
+		`dst.anon.tor && direction == "outbound"`,
+		`app == "zoom" || dst.anon.tor`,
 	}
 	// Enough three-conjunct rules that their slots fill several words.
 	for p := range 30 {
@@ -117,8 +125,27 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 	}
 	asn, _ := s.Handle("dst.as.number")
 	vpn, _ := s.Handle("dst.anon.vpn")
+	tor, _ := s.Handle("dst.anon.tor")
 	geo, _ := s.Handle("dst.geo.country")
-	var ins []*Input
+	enrich := func(in *Input, i int) {
+		if i%5 != 0 {
+			in.SetInt(asn, int64(64499+i%3))
+		}
+		if i%7 != 0 {
+			in.SetBool(vpn, i%2 == 0)
+		}
+		if i%6 < 4 {
+			in.SetString(geo, []string{"US", "GB"}[i%6%2])
+		}
+		switch i % 5 {
+		case 1: // true, then false: the index still admits the flag's rules
+			in.SetBool(tor, true)
+			in.SetBool(tor, false)
+		case 2, 3:
+			in.SetBool(tor, i%5 == 3)
+		}
+	}
+	var recs []*flow.Record
 	for i := range 64 {
 		rec := &flow.Record{
 			Proto: "tcp", Direction: []string{"outbound", "internal", ""}[i%3],
@@ -135,22 +162,23 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 		if i%3 != 2 {
 			rec.Sensor = &flow.Sensor{Site: "nyc"}
 		}
+		if i%3 == 1 {
+			rec.Egress = &flow.Egress{IP: netip.AddrFrom4([4]byte{192, 0, byte(2 + i/3%2), 9})}
+		}
+		recs = append(recs, rec)
+	}
+	var ins []*Input
+	for i, rec := range recs {
 		in := &Input{Record: rec}
-		if i%5 != 0 {
-			in.SetInt(asn, int64(64499+i%3))
-		}
-		if i%7 != 0 {
-			in.SetBool(vpn, i%2 == 0)
-		}
-		if i%6 < 4 {
-			in.SetString(geo, []string{"US", "GB"}[i%6%2])
-		}
+		enrich(in, i)
 		ins = append(ins, in)
 	}
 	e := NewEngine(set, EngineConfig{})
-	for i, in := range ins {
+	matches := map[[2]int]bool{} // by flow and rule
+	admits := func(i int, in *Input) {
+		t.Helper()
 		e.act.reset(in)
-		set.index.candidates(in, e.keys, e.preds, e.hits, e.cand)
+		set.index.candidates(in, e.hits, e.cand)
 		for _, r := range set.rules {
 			full := e.match(r)
 			cand := false
@@ -158,7 +186,22 @@ func TestGuardsDoNotChangeResults(t *testing.T) {
 			if full && !cand {
 				t.Errorf("flow %d: rule %s matches but the index does not admit it", i, r.ID)
 			}
+			if m, seen := matches[[2]int{i, r.idx}]; seen && m != full {
+				t.Errorf("flow %d: rule %s matches %v, %v on a fresh input", i, r.ID, full, m)
+			}
+			matches[[2]int{i, r.idx}] = full
 		}
+	}
+	for i, in := range ins {
+		admits(i, in)
+	}
+	// One Input for every flow, reset in between, as the pipeline uses it:
+	// the same results.
+	var in Input
+	for i, rec := range recs {
+		in.Reset(rec)
+		enrich(&in, i)
+		admits(i, &in)
 	}
 	if set.index.nslots <= 64 {
 		t.Errorf("%d slots: the test wants rules in several words", set.index.nslots)

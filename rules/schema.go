@@ -100,30 +100,28 @@ type field struct {
 	name string
 	kind Kind
 	doc  string
-	// Derived fields: walk steps from the record, then read a leaf.
-	steps []step
-	leaf  leafFn
-	// nat reads the leaf without boxing, for the guard index.
+	// Record fields: from the record, follow the pointer at each of hops
+	// (an offset into the struct the previous one points to), then read
+	// the leaf at off.
+	hops []uintptr
+	off  uintptr
+	leaf leafFn
+	// nat reads the leaf without boxing, for the guard index, the native
+	// checks and state keys.
 	nat native
 	// Extra fields: slot in Input.extra.
 	slot int
 }
 
-// native reads a leaf's Go value without boxing it; at most one reader is
-// set. omit: the zero value means absent (omitempty), as leaf says.
+// native says how to read a leaf's Go value without boxing it: ld is its
+// Go type (ldNone: only through leaf); omit: the zero value means absent
+// (omitempty, a zero time or IP), as leaf says.
 type native struct {
-	str  func(p unsafe.Pointer) string
-	int  func(p unsafe.Pointer) int64
-	bool func(p unsafe.Pointer) bool
-	addr func(p unsafe.Pointer) netip.Addr
-	mac  func(p unsafe.Pointer) flow.MAC
+	ld   loadKind
 	omit bool
-	// ld is how str, int or bool load the value, so that the guard index
-	// and the native checks read it without an indirect call.
-	ld loadKind
 }
 
-// loadKind is the Go type a native string, int or bool reader loads.
+// loadKind is the Go type of a leaf the native readers load.
 type loadKind uint8
 
 const (
@@ -138,12 +136,15 @@ const (
 	ldUint16
 	ldUint32
 	ldUint64
+	ldFloat32
+	ldFloat64
+	ldTime
+	ldAddr
+	ldMAC
 )
 
-type step struct {
-	off uintptr
-	ptr bool // the field at off is a pointer to follow
-}
+// isInt reports whether loadInt reads the leaf: an integer or a bool.
+func (ld loadKind) isInt() bool { return ld >= ldBool && ld <= ldUint64 }
 
 // leafFn converts the value at p; ok=false means absent.
 type leafFn func(p unsafe.Pointer) (ref.Val, bool)
@@ -158,7 +159,7 @@ type Handle struct{ slot int }
 func NewSchema(extra ...ExtraField) (*Schema, error) {
 	s := &Schema{index: map[string]int{}}
 	var errs []error
-	s.derive(reflect.TypeFor[flow.Record](), "", nil, &errs)
+	s.derive(reflect.TypeFor[flow.Record](), "", nil, 0, &errs)
 	s.extra = len(s.fields)
 	for i, x := range extra {
 		switch {
@@ -228,10 +229,11 @@ func jsonName(f reflect.StructField) (name string, omit, skip bool) {
 	return name, strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero"), false
 }
 
-// derive walks t by its JSON tags. A field is absent when it would be
-// absent from the JSON record: behind a nil pointer, or zero with
-// omitempty/omitzero. Time and IP zero values are absent too.
-func (s *Schema) derive(t reflect.Type, prefix string, steps []step, errs *[]error) {
+// derive walks t, reached from the record through the pointers at hops
+// and then at offset base, by its JSON tags. A field is absent when it
+// would be absent from the JSON record: behind a nil pointer, or zero
+// with omitempty/omitzero. Time and IP zero values are absent too.
+func (s *Schema) derive(t reflect.Type, prefix string, hops []uintptr, base uintptr, errs *[]error) {
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() {
@@ -241,29 +243,28 @@ func (s *Schema) derive(t reflect.Type, prefix string, steps []step, errs *[]err
 		if skip {
 			continue
 		}
-		st := append(slices.Clip(steps), step{off: sf.Offset})
+		off := base + sf.Offset
 		ft := sf.Type
 		if sf.Anonymous && ft.Kind() == reflect.Struct {
-			s.derive(ft, prefix, st, errs)
+			s.derive(ft, prefix, hops, off, errs)
 			continue
 		}
 		path := prefix + name
 		if ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct && ft.Elem() != typeTime && ft.Elem() != typeAddr {
-			st[len(st)-1].ptr = true
-			s.derive(ft.Elem(), path+".", st, errs)
+			s.derive(ft.Elem(), path+".", append(slices.Clip(hops), off), 0, errs)
 			continue
 		}
 		kind, leaf, nat := leafFor(ft, omit)
 		if leaf == nil {
 			if ft.Kind() == reflect.Struct {
-				s.derive(ft, path+".", st, errs)
+				s.derive(ft, path+".", hops, off, errs)
 				continue
 			}
 			*errs = append(*errs, fmt.Errorf("record field %s: Go type %v has no rule type", path, ft))
 			continue
 		}
 		s.index[path] = len(s.fields)
-		s.fields = append(s.fields, field{name: path, kind: kind, steps: st, leaf: leaf, nat: nat})
+		s.fields = append(s.fields, field{name: path, kind: kind, hops: hops, off: off, leaf: leaf, nat: nat})
 	}
 }
 
@@ -273,17 +274,17 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 		return KindTimestamp, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*time.Time)(p)
 			return types.Timestamp{Time: v}, !v.IsZero()
-		}, native{}
+		}, native{ld: ldTime, omit: true}
 	case t == typeDuration:
 		return KindDuration, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*time.Duration)(p)
 			return types.Duration{Duration: v}, !omit || v != 0
-		}, native{}
+		}, native{omit: omit}
 	case t == typeAddr:
 		return KindIP, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*netip.Addr)(p)
 			return ext.IP{Addr: v}, v.IsValid()
-		}, native{addr: func(p unsafe.Pointer) netip.Addr { return *(*netip.Addr)(p) }}
+		}, native{ld: ldAddr, omit: true}
 	case t == typeMAC:
 		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*flow.MAC)(p)
@@ -293,7 +294,7 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 			var buf [17]byte
 			b, _ := v.AppendText(buf[:0])
 			return types.String(b), true
-		}, native{mac: func(p unsafe.Pointer) flow.MAC { return *(*flow.MAC)(p) }, omit: omit}
+		}, native{ld: ldMAC, omit: omit}
 	case t.Kind() != reflect.Struct && reflect.PointerTo(t).Implements(typeAppender):
 		// Text types such as flow.TCPFlags are strings in rules, as in
 		// the JSON record.
@@ -309,38 +310,36 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 				return nil, false
 			}
 			return types.String(b), true
-		}, native{}
+		}, native{omit: omit}
 	}
 	switch t.Kind() {
 	case reflect.String:
-		str := func(p unsafe.Pointer) string { return *(*string)(p) }
 		return KindString, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*string)(p)
 			return types.String(v), !omit || v != ""
-		}, native{str: str, omit: omit, ld: ldString}
+		}, native{ld: ldString, omit: omit}
 	case reflect.Bool:
-		b := func(p unsafe.Pointer) bool { return *(*bool)(p) }
 		return KindBool, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*bool)(p)
 			return types.Bool(v), !omit || v
-		}, native{bool: b, omit: omit, ld: ldBool}
+		}, native{ld: ldBool, omit: omit}
 	case reflect.Float64:
 		return KindDouble, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*float64)(p)
 			return types.Double(v), !omit || v != 0
-		}, native{}
+		}, native{ld: ldFloat64, omit: omit}
 	case reflect.Float32:
 		return KindDouble, func(p unsafe.Pointer) (ref.Val, bool) {
 			v := *(*float32)(p)
 			return types.Double(v), !omit || v != 0
-		}, native{}
+		}, native{ld: ldFloat32, omit: omit}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		read := intReader(t.Kind())
+		ld := intLoad(t.Kind())
 		return KindInt, func(p unsafe.Pointer) (ref.Val, bool) {
-			v := read(p)
+			v := loadInt(ld, p)
 			return types.Int(v), !omit || v != 0
-		}, native{int: read, omit: omit, ld: intLoad(t.Kind())}
+		}, native{ld: ld, omit: omit}
 	case reflect.Slice:
 		switch e := t.Elem(); e.Kind() {
 		case reflect.String:
@@ -354,7 +353,7 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 					out[i] = v.Index(i).String()
 				}
 				return types.NewStringList(types.DefaultTypeAdapter, out), true
-			}, native{}
+			}, native{omit: omit}
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 			return KindIntList, func(p unsafe.Pointer) (ref.Val, bool) {
@@ -371,7 +370,7 @@ func leafFor(t reflect.Type, omit bool) (Kind, leafFn, native) {
 					}
 				}
 				return types.NewDynamicList(types.DefaultTypeAdapter, out), true
-			}, native{}
+			}, native{omit: omit}
 		}
 	}
 	return 0, nil, native{}
@@ -424,25 +423,141 @@ func loadInt(ld loadKind, p unsafe.Pointer) int64 {
 	return int64(*(*uint64)(p))
 }
 
-func intReader(k reflect.Kind) func(unsafe.Pointer) int64 {
-	switch k {
-	case reflect.Int8:
-		return func(p unsafe.Pointer) int64 { return int64(*(*int8)(p)) }
-	case reflect.Int16:
-		return func(p unsafe.Pointer) int64 { return int64(*(*int16)(p)) }
-	case reflect.Int32:
-		return func(p unsafe.Pointer) int64 { return int64(*(*int32)(p)) }
-	case reflect.Int64, reflect.Int:
-		return func(p unsafe.Pointer) int64 { return *(*int64)(p) }
-	case reflect.Uint8:
-		return func(p unsafe.Pointer) int64 { return int64(*(*uint8)(p)) }
-	case reflect.Uint16:
-		return func(p unsafe.Pointer) int64 { return int64(*(*uint16)(p)) }
-	case reflect.Uint32:
-		return func(p unsafe.Pointer) int64 { return int64(*(*uint32)(p)) }
-	default: // Uint64, Uint
-		return func(p unsafe.Pointer) int64 { return int64(*(*uint64)(p)) }
+// Native readers: a field's Go value without boxing it.
+
+// keyable reports whether the field can be read natively as a guard key.
+func (f *field) keyable() bool {
+	if f.leaf == nil {
+		return f.kind == KindString || f.kind == KindInt || f.kind == KindBool
 	}
+	return f.nat.ld == ldString || f.nat.ld.isInt()
+}
+
+// strValue reads a string field natively; ok=false when absent.
+func (f *field) strValue(in *Input) (string, bool) {
+	switch {
+	case f.leaf == nil && f.kind == KindString:
+		return f.extraStr(in)
+	case f.nat.ld == ldString:
+		return f.leafStr(f.base(in))
+	}
+	return "", false
+}
+
+// intValue reads a keyable int or bool field natively (a bool as 0 or
+// 1); ok=false when absent.
+func (f *field) intValue(in *Input) (int64, bool) {
+	switch {
+	case f.leaf == nil:
+		return f.extraInt(in)
+	case f.nat.ld.isInt():
+		return f.leafInt(f.base(in))
+	}
+	return 0, false
+}
+
+// The halves of strValue and intValue, small enough to inline where a
+// field's kind and source are known beforehand (the guard index).
+
+// extraStr reads an extra string field.
+func (f *field) extraStr(in *Input) (string, bool) {
+	if x := in.extraAt(f.slot); x != nil {
+		return x.s, true
+	}
+	return "", false
+}
+
+// extraInt reads an extra int or bool field.
+func (f *field) extraInt(in *Input) (int64, bool) {
+	x := in.extraAt(f.slot)
+	switch {
+	case x == nil:
+		return 0, false
+	case f.kind == KindBool && x.i != 0:
+		return 1, true
+	}
+	return x.i, true
+}
+
+// leafStr reads a string leaf at p (nil: behind a nil pointer).
+func (f *field) leafStr(p unsafe.Pointer) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	s := *(*string)(p)
+	return s, !f.nat.omit || s != ""
+}
+
+// leafInt reads an int or bool leaf at p (nil: behind a nil pointer).
+func (f *field) leafInt(p unsafe.Pointer) (int64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	x := loadInt(f.nat.ld, p)
+	return x, !f.nat.omit || x != 0
+}
+
+// doubleValue reads a double field natively; ok=false when absent.
+func (f *field) doubleValue(in *Input) (float64, bool) {
+	if f.leaf == nil {
+		if x := in.extraAt(f.slot); x != nil && f.kind == KindDouble {
+			return x.f, true
+		}
+		return 0, false
+	}
+	p := f.base(in)
+	if p == nil {
+		return 0, false
+	}
+	var x float64
+	switch f.nat.ld {
+	case ldFloat64:
+		x = *(*float64)(p)
+	case ldFloat32:
+		x = float64(*(*float32)(p))
+	default:
+		return 0, false
+	}
+	return x, !f.nat.omit || x != 0
+}
+
+// timeValue reads a timestamp field natively; ok=false when absent.
+func (f *field) timeValue(in *Input) (time.Time, bool) {
+	if f.nat.ld != ldTime {
+		return time.Time{}, false
+	}
+	p := f.base(in)
+	if p == nil {
+		return time.Time{}, false
+	}
+	t := *(*time.Time)(p)
+	return t, !t.IsZero()
+}
+
+// addrValue reads an IP field natively; ok=false when absent.
+func (f *field) addrValue(in *Input) (netip.Addr, bool) {
+	if f.nat.ld != ldAddr {
+		return netip.Addr{}, false
+	}
+	p := f.base(in)
+	if p == nil {
+		return netip.Addr{}, false
+	}
+	a := *(*netip.Addr)(p)
+	return a, a.IsValid()
+}
+
+// macValue reads a MAC field natively; ok=false when absent.
+func (f *field) macValue(in *Input) (flow.MAC, bool) {
+	if f.nat.ld != ldMAC {
+		return flow.MAC{}, false
+	}
+	p := f.base(in)
+	if p == nil {
+		return flow.MAC{}, false
+	}
+	m := *(*flow.MAC)(p)
+	return m, !f.nat.omit || !m.IsZero()
 }
 
 // Input is one flow as the engine sees it: the decoded record plus the
@@ -454,54 +569,80 @@ type Input struct {
 	// record's device.
 	Device *Device
 	extra  []extraVal
+	// flows counts Resets. A value set for this flow is stamped flows+1
+	// (zero, a slot never set, is never current), so Reset moves on
+	// instead of clearing every slot.
+	flows uint64
+	// trues has the bit of each extra slot set to a true bool (or a
+	// non-zero int) for this flow, so that the guard index finds the
+	// flags that admit a flow without reading every flag. A bit stays
+	// until Reset: a flag set true and then false is only admitted.
+	trues bitset
 }
 
 type extraVal struct {
-	set bool
-	s   string
-	i   int64
-	f   float64
+	stamp uint64 // the value is this flow's when Input.flows+1
+	s     string
+	i     int64
+	f     float64
 }
 
 // Reset points the input at rec and clears every extra value.
 func (in *Input) Reset(rec *flow.Record) {
 	in.Record = rec
 	in.Device = nil
-	clear(in.extra)
+	in.flows++
+	clear(in.trues)
 }
 
+// slot returns h's slot, for a value of this flow.
 func (in *Input) slot(h Handle) *extraVal {
 	if h.slot >= len(in.extra) {
 		in.extra = append(in.extra, make([]extraVal, h.slot+1-len(in.extra))...)
+		in.trues = append(in.trues, make(bitset, h.slot/64+1-len(in.trues))...)
 	}
 	return &in.extra[h.slot]
 }
 
+// extraAt returns the extra value in slot, or nil when it is not set.
+func (in *Input) extraAt(slot int) *extraVal {
+	if slot < len(in.extra) && in.extra[slot].stamp == in.flows+1 {
+		return &in.extra[slot]
+	}
+	return nil
+}
+
 // SetString sets a string extra field.
-func (in *Input) SetString(h Handle, v string) { *in.slot(h) = extraVal{set: true, s: v} }
+func (in *Input) SetString(h Handle, v string) { *in.slot(h) = extraVal{stamp: in.flows + 1, s: v} }
 
 // SetInt sets an int extra field.
-func (in *Input) SetInt(h Handle, v int64) { *in.slot(h) = extraVal{set: true, i: v} }
+func (in *Input) SetInt(h Handle, v int64) {
+	*in.slot(h) = extraVal{stamp: in.flows + 1, i: v}
+	if v != 0 {
+		in.trues.set(h.slot)
+	}
+}
 
 // SetDouble sets a double extra field.
-func (in *Input) SetDouble(h Handle, v float64) { *in.slot(h) = extraVal{set: true, f: v} }
+func (in *Input) SetDouble(h Handle, v float64) { *in.slot(h) = extraVal{stamp: in.flows + 1, f: v} }
 
 // SetBool sets a bool extra field.
 func (in *Input) SetBool(h Handle, v bool) {
-	x := extraVal{set: true}
+	x := in.slot(h)
+	*x = extraVal{stamp: in.flows + 1}
 	if v {
 		x.i = 1
+		in.trues.set(h.slot)
 	}
-	*in.slot(h) = x
 }
 
 // get returns the field's value; ok=false means absent.
 func (f *field) get(in *Input) (ref.Val, bool) {
 	if f.leaf == nil {
-		if f.slot >= len(in.extra) || !in.extra[f.slot].set {
+		x := in.extraAt(f.slot)
+		if x == nil {
 			return nil, false
 		}
-		x := &in.extra[f.slot]
 		switch f.kind {
 		case KindString:
 			return types.String(x.s), true
@@ -520,20 +661,17 @@ func (f *field) get(in *Input) (ref.Val, bool) {
 	return f.leaf(p)
 }
 
-// base follows the steps to the leaf's address, nil behind a nil pointer.
+// base follows the hops to the leaf's address, nil behind a nil pointer.
 func (f *field) base(in *Input) unsafe.Pointer {
-	if in.Record == nil {
+	p := unsafe.Pointer(in.Record)
+	if p == nil {
 		return nil
 	}
-	p := unsafe.Pointer(in.Record)
-	for _, s := range f.steps {
-		p = unsafe.Add(p, s.off)
-		if s.ptr {
-			p = *(*unsafe.Pointer)(p)
-			if p == nil {
-				return nil
-			}
+	for _, h := range f.hops {
+		p = *(*unsafe.Pointer)(unsafe.Add(p, h))
+		if p == nil {
+			return nil
 		}
 	}
-	return p
+	return unsafe.Add(p, f.off)
 }

@@ -160,7 +160,7 @@ func (m *Matcher) Set() *Set { return m.set }
 func (m *Matcher) Match(in *Input, fn func(*Rule)) {
 	e := m.e
 	e.act.reset(in)
-	m.set.index.candidates(in, e.keys, e.preds, e.hits, e.cand)
+	m.set.index.candidates(in, e.hits, e.cand)
 	for w, x := range e.cand {
 		for x != 0 {
 			i := w*64 + bits.TrailingZeros64(x)

@@ -14,10 +14,9 @@ const DefaultCacheSize = 65536
 // entry is everything enrich knows about one address under one generation
 // of databases and intel lists.
 type entry struct {
-	gen     uint64
-	side    Side
-	ipList  string // intel list of kind ip holding the address
-	asnList string // intel list of kind asn holding its AS number
+	gen  uint64
+	side Side
+	holders
 }
 
 // cache maps addresses to entries. It is set-associative: an address can
@@ -80,8 +79,9 @@ func (c *cache) locate(k *flow.Addr) (*shard, *set) {
 	return sh, &sh.sets[h&c.mask]
 }
 
-// get copies the entry for k into e if it is of generation gen.
-func (c *cache) get(k *flow.Addr, gen uint64, e *entry) bool {
+// get copies the side of k's entry into side and returns its intel lists
+// if the entry is of generation gen.
+func (c *cache) get(k *flow.Addr, gen uint64, side *Side) (holders, bool) {
 	sh, s := c.locate(k)
 	sh.mu.Lock()
 	sh.lookups++
@@ -93,13 +93,14 @@ func (c *cache) get(k *flow.Addr, gen uint64, e *entry) bool {
 			sh.clock++
 			s.stamp[w] = sh.clock
 			sh.hits++
-			*e = s.ents[w]
+			*side = s.ents[w].side
+			h := s.ents[w].holders
 			sh.mu.Unlock()
-			return true
+			return h, true
 		}
 	}
 	sh.mu.Unlock()
-	return false
+	return holders{}, false
 }
 
 // put stores e for k in k's own way if it has one (a stale generation),

@@ -163,17 +163,15 @@ func (e *Enricher) Close() error {
 // allocate.
 func (e *Enricher) Enrich(rec *flow.Record, r *Result) {
 	st := e.state.Load()
-	*r = Result{}
-	var src, dst, egr entry
-	e.address(st, rec.Dst.IP, &dst)
-	e.address(st, rec.Src.IP, &src)
-	r.Src, r.Dst = src.side, dst.side
+	dst := e.address(st, rec.Dst.IP, &r.Dst)
+	src := e.address(st, rec.Src.IP, &r.Src)
+	var egr holders
 	if rec.Egress != nil {
-		e.address(st, rec.Egress.IP, &egr)
-		r.Egress = egr.side
+		egr = e.address(st, rec.Egress.IP, &r.Egress)
+	} else {
+		r.Egress = Side{}
 	}
-	r.Intel.IP = first(dst.ipList, src.ipList, egr.ipList)
-	r.Intel.ASN = first(dst.asnList, src.asnList, egr.asnList)
+	r.Intel = Intel{IP: first(dst.ip, src.ip, egr.ip), ASN: first(dst.asn, src.asn, egr.asn)}
 	in := st.intel
 	if len(in.byKind[kindDomain]) > 0 {
 		r.Intel.Domain = matchNames(in, rec)
@@ -229,18 +227,26 @@ func hostOnly(h string) string {
 	return h
 }
 
-// address fills en for a, from the cache or, on a miss, the databases.
-func (e *Enricher) address(st *state, a netip.Addr, en *entry) {
+// holders names the intel lists of kinds ip and asn holding an address.
+type holders struct{ ip, asn string }
+
+// address fills s for a and returns the intel lists holding it, from the cache
+// or, on a miss, the databases.
+func (e *Enricher) address(st *state, a netip.Addr, s *Side) holders {
 	if !a.IsValid() {
-		return
+		*s = Side{}
+		return holders{}
 	}
 	a = a.Unmap()
 	k := flow.AddrFrom(a)
-	if e.cache.get(&k, st.gen, en) {
-		return
+	if l, ok := e.cache.get(&k, st.gen, s); ok {
+		return l
 	}
-	e.lookup(st, a, en)
-	e.cache.put(&k, en)
+	var en entry
+	e.lookup(st, a, &en)
+	e.cache.put(&k, &en)
+	*s = en.side
+	return en.holders
 }
 
 // lookup computes the entry for a cache miss.
@@ -266,8 +272,7 @@ func (e *Enricher) lookup(st *state, a netip.Addr, en *entry) {
 			}
 		}
 	}
-	en.ipList = st.intel.matchIP(a)
-	en.asnList = st.intel.matchASN(en.side.ASN)
+	en.holders = holders{ip: st.intel.matchIP(a), asn: st.intel.matchASN(en.side.ASN)}
 }
 
 // lookupFailed logs the first failure of a database, which most likely

@@ -180,24 +180,23 @@ func TestOverrideWatchlist(t *testing.T) {
 
 // TestPackGuards: every rule is reached through the engine's index, with
 // a guard that admits few flows (not only direction or proto), except the
-// two laptop_farm aggregates that count every remote device's flows; and
-// every rule but a few is evaluated natively, without CEL.
+// two laptop_farm aggregates that count every remote device's flows (the
+// flows with an egress address); and every rule is evaluated natively,
+// without CEL.
 func TestPackGuards(t *testing.T) {
-	always := []string{"laptop_farm.impossible_travel", "laptop_farm.shared_egress_ip"}
-	// Rules that need CEL (arithmetic, time zones).
-	celRules := []string{"geo_egress.watchlist_hosting", "remote_access.long_session", "laptop_farm.off_hours"}
+	remoteOnly := []string{"laptop_farm.impossible_travel", "laptop_farm.shared_egress_ip"}
 	set := loadPack(t)
 	byID := map[string]*rules.Rule{}
 	for _, r := range set.Rules() {
 		byID[r.ID] = r
 	}
 	for id, g := range set.Guards() {
-		unguarded := slices.Equal(g, []string{"always"})
-		if unguarded != slices.Contains(always, id) {
+		unguarded := slices.Equal(g, []string{"present(egress.ip)"})
+		if unguarded != slices.Contains(remoteOnly, id) {
 			t.Errorf("rule %s: guards %q", id, g)
 		}
-		if r := byID[id]; !r.Native() && !slices.Contains(celRules, id) {
-			t.Errorf("rule %s is evaluated with CEL; write it with native checks (docs/rules.md, Performance) or list it here", id)
+		if !byID[id].Native() {
+			t.Errorf("rule %s is evaluated with CEL; write it with native checks (docs/rules.md, Performance)", id)
 		}
 		selective := unguarded
 		for _, c := range g {

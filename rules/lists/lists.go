@@ -84,8 +84,26 @@ func (s *Strings) Len() int { return len(s.m) }
 // Suffixes matches DNS names against domain suffixes on label boundaries:
 // "anydesk.com" matches "anydesk.com" and "relay-1.anydesk.com" but not
 // "notanydesk.com". Names compare case-insensitively, trailing dot ignored.
-// A lookup costs one hash probe per label of the name.
-type Suffixes struct{ m map[string]struct{} }
+// A lookup costs one hash probe per label of the name, skipped for the
+// labels no suffix is as long as.
+type Suffixes struct {
+	m    map[string]struct{}
+	lens lengths
+}
+
+// lengths is a set of string lengths, all those over 255 in it as one:
+// testing it is cheaper than hashing a string to find it is not there.
+type lengths [4]uint64
+
+func (l *lengths) add(n int) {
+	n = min(n, 255)
+	l[n>>6] |= 1 << (n & 63)
+}
+
+func (l *lengths) has(n int) bool {
+	n = min(n, 255)
+	return l[n>>6]>>(n&63)&1 != 0
+}
 
 // ErrBadSuffix is returned for an empty or malformed domain suffix.
 var ErrBadSuffix = errors.New("not a domain suffix")
@@ -103,6 +121,7 @@ func NewSuffixes(entries []Entry) (*Suffixes, error) {
 			continue
 		}
 		s.m[v] = struct{}{}
+		s.lens.add(len(v))
 	}
 	return s, errors.Join(errs...)
 }
@@ -120,19 +139,13 @@ func (s *Suffixes) Match(name string) bool {
 	if hasUpper(name) && len(name) <= len(buf) {
 		// Lowercase into a stack buffer; the map lookup with string(b)
 		// does not allocate.
-		b := buf[:len(name)]
-		for i := range len(name) {
-			c := name[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b[i] = c
-		}
-		return s.matchBytes(b)
+		return s.matchBytes(lower(buf[:0], name))
 	}
 	for {
-		if _, ok := s.m[name]; ok {
-			return true
+		if s.lens.has(len(name)) {
+			if _, ok := s.m[name]; ok {
+				return true
+			}
 		}
 		i := strings.IndexByte(name, '.')
 		if i < 0 {
@@ -144,8 +157,10 @@ func (s *Suffixes) Match(name string) bool {
 
 func (s *Suffixes) matchBytes(b []byte) bool {
 	for {
-		if _, ok := s.m[string(b)]; ok {
-			return true
+		if s.lens.has(len(b)) {
+			if _, ok := s.m[string(b)]; ok {
+				return true
+			}
 		}
 		i := bytes.IndexByte(b, '.')
 		if i < 0 {
@@ -157,7 +172,10 @@ func (s *Suffixes) matchBytes(b []byte) bool {
 
 // SuffixSets matches a name against up to 64 suffix sets in one walk of
 // its labels, for callers that check one name against several lists.
-type SuffixSets struct{ m map[string]uint64 }
+type SuffixSets struct {
+	m    map[string]uint64
+	lens lengths
+}
 
 // NewSuffixSets combines sets; bit i of Match's result is sets[i].
 func NewSuffixSets(sets []*Suffixes) *SuffixSets {
@@ -165,6 +183,7 @@ func NewSuffixSets(sets []*Suffixes) *SuffixSets {
 	for i, s := range sets[:min(len(sets), 64)] {
 		for k := range s.m {
 			ss.m[k] |= 1 << i
+			ss.lens.add(len(k))
 		}
 	}
 	return ss
@@ -177,20 +196,33 @@ func (ss *SuffixSets) Match(name string) uint64 {
 		return 0
 	}
 	var buf [256]byte
-	b := buf[:0]
-	if len(name) <= len(buf) {
-		b = append(b, name...)
-	} else {
-		b = []byte(name)
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	if hasUpper(name) {
+		// Lowercase into a stack buffer, as Suffixes.Match does.
+		b := buf[:0]
+		if len(name) > len(buf) {
+			b = make([]byte, 0, len(name))
 		}
+		return ss.matchBytes(lower(b, name))
 	}
 	var mask uint64
 	for {
-		mask |= ss.m[string(b)]
+		if ss.lens.has(len(name)) {
+			mask |= ss.m[name]
+		}
+		i := strings.IndexByte(name, '.')
+		if i < 0 {
+			return mask
+		}
+		name = name[i+1:]
+	}
+}
+
+func (ss *SuffixSets) matchBytes(b []byte) uint64 {
+	var mask uint64
+	for {
+		if ss.lens.has(len(b)) {
+			mask |= ss.m[string(b)]
+		}
 		i := bytes.IndexByte(b, '.')
 		if i < 0 {
 			return mask
@@ -199,7 +231,32 @@ func (ss *SuffixSets) Match(name string) uint64 {
 	}
 }
 
+// lower appends s in lower case to b.
+func lower(b []byte, s string) []byte {
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// hasUpper reports whether s has an ASCII upper-case letter, eight bytes
+// at a time: every name a suffix set matches is checked.
 func hasUpper(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; len(s) >= 8; s = s[8:] {
+		x := binary.LittleEndian.Uint64([]byte(s[:8]))
+		// Without its high bit, a byte plus 0x3f reaches 0x80 from 'A'
+		// on and plus 0x25 from past 'Z' on, with no carry out of it;
+		// bytes with the high bit set are no letters.
+		y := x &^ highs
+		if ((y+0x3f*ones)^(y+0x25*ones))&^x&highs != 0 {
+			return true
+		}
+	}
 	for i := range len(s) {
 		if 'A' <= s[i] && s[i] <= 'Z' {
 			return true

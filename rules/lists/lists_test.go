@@ -41,3 +41,59 @@ func TestSuffixSets(t *testing.T) {
 		}
 	}
 }
+
+// TestSuffixesMatch: on label boundaries, case-insensitive, trailing dot
+// ignored, whatever the lengths of the names and suffixes.
+func TestSuffixesMatch(t *testing.T) {
+	long := strings.Repeat("x", 250) + ".example.org" // a suffix over 255 bytes
+	s := suffixes(t, "anydesk.com", "*.glkvm.com", long)
+	for _, c := range []struct {
+		name string
+		want bool
+	}{
+		{"anydesk.com", true},
+		{"relay-1.AnyDesk.com.", true},
+		{"notanydesk.com", false},
+		{"com", false},
+		{"www.glkvm.com", true},
+		{"glkvm.com", true},
+		{"glkvm.co", false},
+		{"", false},
+		{long, true},
+		{"a." + long, true},
+		{long[1:], false},
+		{strings.Repeat("b.", 150) + "anydesk.com", true},
+		{strings.Repeat("b.", 150) + "anydesk.org", false},
+	} {
+		if got := s.Match(c.name); got != c.want {
+			t.Errorf("Match(%.40q) = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestHasUpper: the eight-bytes-at-a-time test agrees with a byte loop on
+// every byte value at every position.
+func TestHasUpper(t *testing.T) {
+	slow := func(s string) bool {
+		for i := range len(s) {
+			if 'A' <= s[i] && s[i] <= 'Z' {
+				return true
+			}
+		}
+		return false
+	}
+	for c := range 256 {
+		for n := 1; n <= 19; n++ {
+			for at := range n {
+				b := []byte(strings.Repeat("a", n))
+				b[at] = byte(c)
+				if at > 0 {
+					b[at-1] = 0xff // a neighbour with the high bit set
+				}
+				if s := string(b); hasUpper(s) != slow(s) {
+					t.Fatalf("hasUpper(%q) = %v", s, hasUpper(s))
+				}
+			}
+		}
+	}
+}
