@@ -2,6 +2,8 @@ package rules
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -344,15 +346,17 @@ func (st *ruleState) close(key string, o *openAlert, emit func(*Alert)) {
 
 func (st *ruleState) closeExpired(e *Engine, now time.Time, emit func(*Alert)) {
 	st.nextExpiry = time.Time{}
+	var expired []string
 	for k, o := range st.open {
 		if !now.Before(o.until) {
-			st.close(k, o, emit)
+			expired = append(expired, k)
 			continue
 		}
 		if st.nextExpiry.IsZero() || o.until.Before(st.nextExpiry) {
 			st.nextExpiry = o.until
 		}
 	}
+	st.closeKeys(expired, emit)
 	if st.rule.agg != nil {
 		for k, g := range st.groups {
 			if now.Sub(g.last) > st.rule.agg.window {
@@ -363,8 +367,16 @@ func (st *ruleState) closeExpired(e *Engine, now time.Time, emit func(*Alert)) {
 }
 
 func (st *ruleState) closeAll(e *Engine, emit func(*Alert)) {
-	for k, o := range st.open {
-		st.close(k, o, emit)
-	}
+	st.closeKeys(slices.Collect(maps.Keys(st.open)), emit)
 	st.nextExpiry = time.Time{}
+}
+
+// closeKeys closes the open alerts of keys in key order, so that the
+// Update alerts of one sweep or flush come out in the same order on every
+// run (map order would shuffle them).
+func (st *ruleState) closeKeys(keys []string, emit func(*Alert)) {
+	slices.Sort(keys)
+	for _, k := range keys {
+		st.close(k, st.open[k], emit)
+	}
 }
