@@ -142,19 +142,6 @@ func BenchmarkProgram(b *testing.B) {
 	b.ReportMetric(m-h, "prog-ns/packet")
 }
 
-// BenchmarkBaseline is the same measurement for a program that only
-// returns: the cost of BPF_PROG_TEST_RUN itself on this machine.
-func BenchmarkBaseline(b *testing.B) {
-	loadObjects(b, nil) // skips without root
-	prog := baseline(b)
-	pkts := trafficMix(b, 16, 64)
-	var per []time.Duration
-	for i := 0; b.Loop(); i++ {
-		per = append(per, run(b, prog, pkts[i%len(pkts)]))
-	}
-	b.ReportMetric(median(per), "ns/packet")
-}
-
 // baseline loads a program that only returns TC_ACT_UNSPEC.
 func baseline(b *testing.B) *ebpf.Program {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SchedCLS, License: "MIT",

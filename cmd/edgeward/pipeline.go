@@ -109,7 +109,7 @@ Flags:
 		Brokers: c.Kafka.Brokers, Dialer: dialer, Transport: tr, GroupID: c.Kafka.GroupID,
 		FlowsTopic: c.Kafka.FlowsTopic, AlertsTopic: c.Kafka.AlertsTopic, DLQTopic: c.Kafka.DLQTopic,
 		RepartitionTopic: c.Kafka.RepartitionTopic, NoRepartition: c.Kafka.RepartitionTopic == "",
-		Rules: set, Enrich: enr, Rebuild: c.Kafka.Rebuild, ReorderDelay: reorderDelay(c.Kafka.ReorderDelay), CommitInterval: c.Kafka.CommitInterval,
+		Rules: set, Enrich: enr, Rebuild: c.Kafka.Rebuild, ReorderDelay: c.Kafka.ReorderDelay, CommitInterval: c.Kafka.CommitInterval,
 		SessionTimeout: c.Kafka.SessionTimeout, HeartbeatInterval: c.Kafka.HeartbeatInterval, FlushTimeout: c.Kafka.FlushTimeout,
 		Logger: slog.Default(), Registry: reg,
 	})
@@ -150,13 +150,4 @@ Flags:
 		return 1
 	}
 	return 0
-}
-
-// reorderDelay maps kafka.reorder_delay (0: no wait) to
-// consume.Config.ReorderDelay (0: the default, negative: no wait).
-func reorderDelay(d time.Duration) time.Duration {
-	if d == 0 {
-		return -1
-	}
-	return d
 }

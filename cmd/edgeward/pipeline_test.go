@@ -24,6 +24,7 @@ import (
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/demo"
+	"github.com/edgeward/edgeward/internal/findingtest"
 	"github.com/edgeward/edgeward/internal/kafkatest"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/pipeline/consume"
@@ -40,7 +41,7 @@ type pipelineRig struct {
 	c                                    *kafkatest.Cluster
 	flows, alerts, dlq, repart, groupID  string
 	sensorArgs, enrichArgs, pipelineArgs []string
-	want                                 map[string]*pfinding
+	want                                 map[string]*findingtest.Finding
 	repartitioned                        map[string]bool // rule ids
 	stamp                                int64           // export stamp of the last record produce wrote
 }
@@ -71,7 +72,7 @@ func newPipelineRig(t *testing.T) *pipelineRig {
 	if code, _, e := runCmd(append(append([]string{"run", "-o", out}, r.sensorArgs...), r.enrichArgs...)...); code != 0 {
 		t.Fatalf("edgeward run: code %d\n%s", code, e)
 	}
-	r.want = pfold(readAlertLines(t, out))
+	r.want = findingtest.Fold(readAlertLines(t, out))
 	if len(r.want) < 8 {
 		t.Fatalf("edgeward run raised only %d findings", len(r.want))
 	}
@@ -104,26 +105,6 @@ func newPipelineRig(t *testing.T) *pipelineRig {
 	return r
 }
 
-// pfinding is the alerts of one finding uid, folded.
-type pfinding struct {
-	rule, group string
-	count       int
-}
-
-func pfold(alerts []*rules.Alert) map[string]*pfinding {
-	out := map[string]*pfinding{}
-	for _, a := range alerts {
-		f := out[a.FindingInfo.UID]
-		if f == nil {
-			g, _ := json.Marshal(a.Unmapped.Group)
-			f = &pfinding{rule: a.FindingInfo.Analytic.UID, group: string(g)}
-			out[a.FindingInfo.UID] = f
-		}
-		f.count = max(f.count, a.Count)
-	}
-	return out
-}
-
 func readAlertLines(t *testing.T, path string) []*rules.Alert {
 	t.Helper()
 	f, err := os.Open(path)
@@ -145,7 +126,7 @@ func readAlertLines(t *testing.T, path string) []*rules.Alert {
 }
 
 // published folds the alerts topic.
-func (r *pipelineRig) published() map[string]*pfinding {
+func (r *pipelineRig) published() map[string]*findingtest.Finding {
 	r.t.Helper()
 	var alerts []*rules.Alert
 	for _, m := range r.c.Records(r.alerts) {
@@ -155,30 +136,20 @@ func (r *pipelineRig) published() map[string]*pfinding {
 		}
 		alerts = append(alerts, &a)
 	}
-	return pfold(alerts)
+	return findingtest.Fold(alerts)
 }
 
 // check compares the published findings with edgeward run's: the same
 // findings (uid and final count), none lost, none extra. That holds for the
 // repartitioned rules too: the repartition stage evaluates their flows in
 // the sensor's export order (the reorder buffer), as edgeward run does.
-func (r *pipelineRig) check(got map[string]*pfinding) {
+func (r *pipelineRig) check(got map[string]*findingtest.Finding) {
 	r.t.Helper()
+	findingtest.Compare(r.t, got, r.want, "edgeward run")
 	repartitioned := 0
-	for uid, w := range r.want {
-		if r.repartitioned[w.rule] {
+	for _, w := range r.want {
+		if r.repartitioned[w.Rule] {
 			repartitioned++
-		}
-		switch g := got[uid]; {
-		case g == nil:
-			r.t.Errorf("finding %s of %s (%s, count %d) lost", uid, w.rule, w.group, w.count)
-		case g.count != w.count:
-			r.t.Errorf("finding %s of %s (%s): count %d, edgeward run %d", uid, w.rule, w.group, g.count, w.count)
-		}
-	}
-	for uid, g := range got {
-		if r.want[uid] == nil {
-			r.t.Errorf("finding %s of %s (%s, count %d) not raised by edgeward run", uid, g.rule, g.group, g.count)
 		}
 	}
 	if repartitioned == 0 {

@@ -20,7 +20,7 @@ type Pipeline struct {
 		RepartitionTopic  string        `yaml:"repartition_topic" flag:"repartition-topic" default:"edgeward.repartition.v1" help:"internal topic re-keying the flows of rules whose state is not keyed by device (docs/architecture-kafka.md); empty: run every rule on the flows partitions, correct with a single instance only"`
 		GroupID           string        `yaml:"group_id" flag:"group-id" default:"edgeward-pipeline" help:"consumer group of the flows topic; the repartition topic's is <group_id>.repartition"`
 		Rebuild           time.Duration `yaml:"rebuild" default:"24h" help:"on taking over a partition, re-read this much of its history (by record time) before the committed offset to rebuild rule windows and open alerts, without publishing their alerts again; 0: start at the committed offset"`
-		ReorderDelay      time.Duration `yaml:"reorder_delay" default:"2s" help:"how long a flow on the repartition topic waits for flows the sensor exported before it to arrive from other partitions, so that rules keyed by something else than the device see the sensor's export order (as edgeward run does); 0: no wait"`
+		ReorderDelay      time.Duration `yaml:"reorder_delay" default:"2s" help:"how long a flow on the repartition topic waits for flows the sensor exported before it to arrive from other partitions, so that rules keyed by something else than the device see the sensor's export order (as edgeward run does)"`
 		CommitInterval    time.Duration `yaml:"commit_interval" default:"1s" help:"how often offsets whose alerts are acknowledged are committed"`
 		SessionTimeout    time.Duration `yaml:"session_timeout" default:"30s" help:"how long the group waits for a silent instance before giving its partitions to the others"`
 		HeartbeatInterval time.Duration `yaml:"heartbeat_interval" default:"3s" help:"how often an instance tells the group it is alive"`
@@ -62,13 +62,10 @@ func (c *Pipeline) Check(report func(key, msg string)) {
 	if c.Kafka.Rebuild < 0 {
 		report("kafka.rebuild", "must not be negative")
 	}
-	if c.Kafka.ReorderDelay < 0 {
-		report("kafka.reorder_delay", "must not be negative")
-	}
 	for _, kd := range []struct {
 		key string
 		d   time.Duration
-	}{{"kafka.commit_interval", c.Kafka.CommitInterval}, {"kafka.session_timeout", c.Kafka.SessionTimeout}, {"kafka.heartbeat_interval", c.Kafka.HeartbeatInterval}, {"kafka.flush_timeout", c.Kafka.FlushTimeout}} {
+	}{{"kafka.reorder_delay", c.Kafka.ReorderDelay}, {"kafka.commit_interval", c.Kafka.CommitInterval}, {"kafka.session_timeout", c.Kafka.SessionTimeout}, {"kafka.heartbeat_interval", c.Kafka.HeartbeatInterval}, {"kafka.flush_timeout", c.Kafka.FlushTimeout}} {
 		if kd.d <= 0 {
 			report(kd.key, "must be positive")
 		}

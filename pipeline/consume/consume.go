@@ -107,7 +107,7 @@ type Config struct {
 	Rebuild time.Duration
 	// ReorderDelay is how long a repartitioned flow waits for flows the
 	// sensor exported before it to arrive from other partitions (see
-	// reorder.go); default 2s, negative: no wait.
+	// reorder.go); default 2s.
 	ReorderDelay time.Duration
 	// CommitInterval is how often acknowledged offsets are committed;
 	// default 1s.
@@ -149,12 +149,7 @@ func (c *Config) defaults() error {
 		}
 	}
 	dur(&c.CommitInterval, time.Second)
-	switch {
-	case c.ReorderDelay == 0:
-		c.ReorderDelay = DefaultReorderDelay
-	case c.ReorderDelay < 0:
-		c.ReorderDelay = 0
-	}
+	dur(&c.ReorderDelay, DefaultReorderDelay)
 	dur(&c.MaxWait, 250*time.Millisecond)
 	dur(&c.SessionTimeout, 30*time.Second)
 	dur(&c.HeartbeatInterval, 3*time.Second)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/findingtest"
 	"github.com/edgeward/edgeward/internal/kafkatest"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
@@ -183,30 +184,6 @@ func (h *harness) waitDone(timeout time.Duration) {
 	h.c.WaitCommitted(timeout, h.groupID, h.flows, h.groupID+".repartition", h.repart)
 }
 
-// finding is alerts of one finding uid, folded.
-type finding struct {
-	rule  string
-	group string // the alert's group, as JSON
-	count int    // the highest count seen
-	n     int    // alerts seen
-}
-
-// fold folds alerts by finding uid.
-func fold(alerts []*rules.Alert) map[string]*finding {
-	out := map[string]*finding{}
-	for _, a := range alerts {
-		f := out[a.FindingInfo.UID]
-		if f == nil {
-			g, _ := json.Marshal(a.Unmapped.Group)
-			f = &finding{rule: a.FindingInfo.Analytic.UID, group: string(g)}
-			out[a.FindingInfo.UID] = f
-		}
-		f.count = max(f.count, a.Count)
-		f.n++
-	}
-	return out
-}
-
 // published reads the alerts topic.
 func (h *harness) published() []*rules.Alert {
 	h.t.Helper()
@@ -244,33 +221,10 @@ func inProcess(t testing.TB, set *rules.Set, recs []*flow.Record) []*rules.Alert
 	return out
 }
 
-// compare checks the published findings against the in-process ones:
-// rules whose state is keyed by device must raise the same findings (uid
-// and final count); repartitioned rules the same groups, one finding each
-// (their window starts and counts depend on the order in which the
-// partitions' flows reach the repartition topic).
-func compare(t *testing.T, got, want map[string]*finding) {
-	t.Helper()
-	for uid, w := range want {
-		g := got[uid]
-		switch {
-		case g == nil:
-			t.Errorf("finding %s of %s (group %s, count %d) not published", uid, w.rule, w.group, w.count)
-		case g.count != w.count:
-			t.Errorf("finding %s of %s (group %s): count %d, in-process %d", uid, w.rule, w.group, g.count, w.count)
-		}
-	}
-	for uid, g := range got {
-		if want[uid] == nil {
-			t.Errorf("finding %s of %s (group %s, count %d) published, not raised in-process", uid, g.rule, g.group, g.count)
-		}
-	}
-}
-
-func ruleCounts(fs map[string]*finding) string {
+func ruleCounts(fs map[string]*findingtest.Finding) string {
 	n := map[string]int{}
 	for _, f := range fs {
-		n[f.rule]++
+		n[f.Rule]++
 	}
 	var ids []string
 	for id := range n {
@@ -364,12 +318,12 @@ func TestConsume(t *testing.T) {
 	h.waitDone(30 * time.Second)
 	in.close(t)
 
-	want := fold(inProcess(t, h.set, recs))
-	got := fold(h.published())
+	want := findingtest.Fold(inProcess(t, h.set, recs))
+	got := findingtest.Fold(h.published())
 	if len(want) < 5 {
 		t.Fatalf("the fixture raises only %s", ruleCounts(want))
 	}
-	compare(t, got, want)
+	findingtest.Compare(t, got, want, "in-process")
 	t.Logf("findings: %s", ruleCounts(got))
 	st := in.c.Stats()
 	if st.Consumed != uint64(len(recs)) || st.DLQ != 0 || st.Published == 0 || st.Forwarded == 0 {
@@ -450,17 +404,17 @@ func TestSharedEgressAcrossInstances(t *testing.T) {
 	a.close(t)
 	b.close(t)
 
-	got := fold(h.published())
-	var shared []*finding
+	got := findingtest.Fold(h.published())
+	var shared []*findingtest.Finding
 	for _, f := range got {
-		if f.rule == "laptop_farm.shared_egress_ip" {
+		if f.Rule == "laptop_farm.shared_egress_ip" {
 			shared = append(shared, f)
 		}
 	}
-	if len(shared) != 1 || shared[0].group != `{"egress.ip":"203.0.113.50"}` {
+	if len(shared) != 1 || shared[0].Group != `{"egress.ip":"203.0.113.50"}` {
 		t.Errorf("shared_egress_ip findings: %+v, want one for 203.0.113.50", shared)
 	}
-	compare(t, got, fold(inProcess(t, h.set, recs)))
+	findingtest.Compare(t, got, findingtest.Fold(inProcess(t, h.set, recs)), "in-process")
 	sa, sb := a.c.Stats(), b.c.Stats()
 	if sa.Consumed == 0 || sb.Consumed == 0 || sa.Consumed+sb.Consumed != uint64(len(recs)) {
 		t.Errorf("instances consumed %d and %d of %d records", sa.Consumed, sb.Consumed, len(recs))
@@ -488,7 +442,7 @@ func TestRebalance(t *testing.T) {
 	h.waitDone(30 * time.Second)
 	b.close(t)
 
-	compare(t, fold(h.published()), fold(inProcess(t, h.set, recs)))
+	findingtest.Compare(t, findingtest.Fold(h.published()), findingtest.Fold(inProcess(t, h.set, recs)), "in-process")
 	if m := gather(t, b.reg); !strings.Contains(m, "edgeward_rebuild_records_total") {
 		t.Errorf("the second instance rebuilt nothing:\n%s", m)
 	}
@@ -577,5 +531,5 @@ func TestPoison(t *testing.T) {
 	}
 	// The good records, the JSON one included, were processed.
 	all := append(append(append([]*flow.Record(nil), recs[:len(recs)/2]...), recs[2]), recs[len(recs)/2:]...)
-	compare(t, fold(h.published()), fold(inProcess(t, h.set, all)))
+	findingtest.Compare(t, findingtest.Fold(h.published()), findingtest.Fold(inProcess(t, h.set, all)), "in-process")
 }

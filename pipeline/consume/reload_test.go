@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgeward/edgeward/internal/findingtest"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
 )
@@ -75,8 +76,8 @@ func TestHotReload(t *testing.T) {
 
 func countRule(alerts []*rules.Alert, id string) int {
 	n := 0
-	for _, f := range fold(alerts) {
-		if f.rule == id {
+	for _, f := range findingtest.Fold(alerts) {
+		if f.Rule == id {
 			n++
 		}
 	}

@@ -48,10 +48,9 @@ type held struct {
 
 // reorder is a min-heap of held records by export order.
 type reorder struct {
-	h        []*held
-	free     []*held
-	last     int64 // stamp of the last record released
-	released bool
+	h    []*held
+	free []*held
+	last int64 // stamp of the last record released; stamps are positive
 }
 
 func (r *reorder) Len() int { return len(r.h) }
@@ -109,10 +108,8 @@ func (r *reorder) next(now time.Time, delay time.Duration) (e *held, late bool) 
 		return nil, false
 	}
 	e = heap.Pop(r).(*held)
-	late = r.released && e.stamp < r.last
-	if !late {
-		r.last, r.released = e.stamp, true
-	}
+	late = e.stamp < r.last
+	r.last = max(r.last, e.stamp)
 	return e, late
 }
 
@@ -134,5 +131,5 @@ func (r *reorder) reset() {
 	}
 	clear(r.h)
 	r.h = r.h[:0]
-	r.released = false
+	r.last = 0
 }

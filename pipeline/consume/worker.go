@@ -328,8 +328,8 @@ func closeBytes(r *kafka.Record) {
 // flow handles a record of the flows topic.
 func (w *worker) flow(off int64, headers []kafka.Header) {
 	w.n.consumed++
-	if reason, err := w.decode(headers); err != nil {
-		w.deadLetter(off, headers, reason, err)
+	if reason, err := w.decode(w.val, headers); err != nil {
+		w.deadLetter(off, w.key, w.val, headers, reason, err)
 		return
 	}
 	w.n.evaluated++
@@ -422,7 +422,6 @@ func (w *worker) repartitioned(off int64, headers []kafka.Header) {
 // releaseHeld evaluates the held records whose turn has come by now (all
 // of them when now is zero), in export order.
 func (w *worker) releaseHeld(now time.Time) {
-	key, val := w.key, w.val
 	for {
 		e, late := w.held.next(now, w.c.cfg.ReorderDelay)
 		if e == nil {
@@ -433,11 +432,10 @@ func (w *worker) releaseHeld(now time.Time) {
 			w.n.late++
 		}
 		w.replaying = e.replay
-		w.key, w.val = e.key, e.val
 		w.evaluateHeld(e)
 		w.held.done(e)
 	}
-	w.key, w.val, w.replaying = key, val, false
+	w.replaying = false
 }
 
 // evaluateHeld runs a released record through its key group's engine.
@@ -452,8 +450,8 @@ func (w *worker) evaluateHeld(e *held) {
 		p = w.newPipeline(g.set)
 		w.groups[g.id] = p
 	}
-	if reason, err := w.decode(e.headers); err != nil {
-		w.deadLetter(e.off, e.headers, reason, err)
+	if reason, err := w.decode(e.val, e.headers); err != nil {
+		w.deadLetter(e.off, e.key, e.val, e.headers, reason, err)
 		return
 	}
 	w.n.evaluated++
@@ -486,20 +484,20 @@ func header(hs []kafka.Header, key string) []byte {
 	return nil
 }
 
-// decode decodes w.val into w.rec by its content type: the binary wire
+// decode decodes val into w.rec by its content type: the binary wire
 // format (also when there is no content type), or JSON.
-func (w *worker) decode(headers []kafka.Header) (reason string, err error) {
+func (w *worker) decode(val []byte, headers []kafka.Header) (reason string, err error) {
 	ct := header(headers, HeaderContentType)
-	isJSON := bytes.Equal(ct, jsonType) || (len(ct) == 0 && len(w.val) > 0 && w.val[0] == '{')
+	isJSON := bytes.Equal(ct, jsonType) || (len(ct) == 0 && len(val) > 0 && val[0] == '{')
 	switch {
 	case isJSON:
 		w.rec = flow.Record{}
-		if err := json.Unmarshal(w.val, &w.rec); err != nil {
+		if err := json.Unmarshal(val, &w.rec); err != nil {
 			return ReasonDecode, fmt.Errorf("JSON flow record: %w", err)
 		}
 		return "", nil
 	case len(ct) == 0 || bytes.HasPrefix(ct, []byte("application/x-edgeward-flow")):
-		err := w.dec.Decode(w.val, &w.rec)
+		err := w.dec.Decode(val, &w.rec)
 		switch {
 		case errors.Is(err, flow.ErrVersion):
 			return ReasonVersion, err
@@ -513,7 +511,7 @@ func (w *worker) decode(headers []kafka.Header) (reason string, err error) {
 
 // deadLetter queues a record that cannot be processed for the dead-letter
 // topic, with the reason and where it was read.
-func (w *worker) deadLetter(off int64, headers []kafka.Header, reason string, err error) {
+func (w *worker) deadLetter(off int64, key, val []byte, headers []kafka.Header, reason string, err error) {
 	if w.replaying {
 		return // its previous owner sent it
 	}
@@ -537,7 +535,7 @@ func (w *worker) deadLetter(off int64, headers []kafka.Header, reason string, er
 		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(w.partition))},
 		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(off, 10))},
 	)
-	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.DLQTopic, Key: w.stash(w.key), Value: w.stash(w.val), Headers: hdr})
+	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.DLQTopic, Key: w.stash(key), Value: w.stash(val), Headers: hdr})
 }
 
 // alert queues an alert for the alerts topic, keyed by device.

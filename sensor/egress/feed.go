@@ -197,7 +197,7 @@ func (f *Feed) Load() error {
 			f.off += n
 			f.line++
 			f.bad.Add(1)
-			errs.add(&LineError{File: f.path, Line: f.line, Err: fmt.Errorf("line longer than %d bytes", maxFeedLine)})
+			errs.Add(&LineError{File: f.path, Line: f.line, Err: fmt.Errorf("line longer than %d bytes", maxFeedLine)})
 			continue
 		}
 		if err != nil {
@@ -216,7 +216,7 @@ func (f *Feed) Load() error {
 			if errors.As(perr, &pe) {
 				le.Col, le.Err = pe.Col, pe.Err
 			}
-			errs.add(le)
+			errs.Add(le)
 			continue
 		}
 		if !ok {
@@ -229,7 +229,7 @@ func (f *Feed) Load() error {
 		}
 	}
 	f.store.Add(batch...)
-	return errs.orNil()
+	return errs.Err()
 }
 
 // Run loads the file at once and whenever it changes, until ctx is done.

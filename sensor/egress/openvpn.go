@@ -120,11 +120,11 @@ func ParseOpenVPNStatus(name string, src []byte, loc *time.Location) (*OpenVPNSt
 		return nil, fmt.Errorf("%s:%d: not an OpenVPN status file (want \"OpenVPN CLIENT LIST\", TITLE, TIME or HEADER first)", name, first+1)
 	}
 	p.sessions()
-	return p.st, p.errs.orNil()
+	return p.st, p.errs.Err()
 }
 
 func (p *ovParser) fail(line int, format string, args ...any) {
-	p.errs.add(&LineError{File: p.name, Line: line, Err: fmt.Errorf(format, args...)})
+	p.errs.Add(&LineError{File: p.name, Line: line, Err: fmt.Errorf(format, args...)})
 }
 
 // parseV1 reads the layout of status-version 1: titled sections whose

@@ -49,7 +49,8 @@ const (
 )
 
 // stamped marks a spooled record that carries its export stamp (after the
-// key, as a uvarint); records spooled by versions before the stamp lack it.
+// key: its length and decimal bytes); records spooled by versions before
+// the stamp lack it.
 const stamped = 0x80
 
 // ParseFormat parses "binary" or "json".
@@ -418,53 +419,61 @@ func (e *Exporter) intake() {
 	}
 }
 
-// payloads encodes messages as spool records: format, key length, key,
-// value.
+// payloads encodes messages as spool records (appendSpool).
 func payloads(scratch []byte, out [][]byte, f Format, msgs []kafka.Message, keep func(i int) bool) ([]byte, [][]byte) {
 	scratch, out = scratch[:0], out[:0]
+	n := 0
 	for i := range msgs {
-		if keep != nil && !keep(i) {
-			continue
+		if keep == nil || keep(i) {
+			n += spoolLen(&msgs[i])
 		}
-		m := &msgs[i]
-		st, ok := messageStamp(m)
-		if ok {
-			scratch = append(scratch, byte(f)|stamped)
-		} else {
-			scratch = append(scratch, byte(f))
-		}
-		scratch = binary.AppendUvarint(scratch, uint64(len(m.Key)))
-		scratch = append(scratch, m.Key...)
-		if ok {
-			scratch = binary.AppendUvarint(scratch, st)
-		}
-		scratch = append(scratch, m.Value...)
 	}
-	// Slice after appending: scratch may have moved while growing.
-	off := 0
+	scratch = slices.Grow(scratch, n) // no growth below: out's records stay slices of it
 	for i := range msgs {
-		if keep != nil && !keep(i) {
-			continue
+		if keep == nil || keep(i) {
+			start := len(scratch)
+			scratch = appendSpool(scratch, f, &msgs[i])
+			out = append(out, scratch[start:len(scratch):len(scratch)])
 		}
-		n := 1 + uvarintLen(uint64(len(msgs[i].Key))) + len(msgs[i].Key) + len(msgs[i].Value)
-		if st, ok := messageStamp(&msgs[i]); ok {
-			n += uvarintLen(st)
-		}
-		out = append(out, scratch[off:off+n:off+n])
-		off += n
 	}
 	return scratch, out
 }
 
-// messageStamp is a message's export stamp.
-func messageStamp(m *kafka.Message) (uint64, bool) {
+// appendSpool appends a message as a spool record: format (flagged
+// stamped when the message has an export stamp), key length, key, then the
+// stamp's length and decimal bytes if stamped, then the value.
+func appendSpool(b []byte, f Format, m *kafka.Message) []byte {
+	st := stampHeader(m)
+	if st != nil {
+		b = append(b, byte(f)|stamped)
+	} else {
+		b = append(b, byte(f))
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.Key)))
+	b = append(b, m.Key...)
+	if st != nil {
+		b = binary.AppendUvarint(b, uint64(len(st)))
+		b = append(b, st...)
+	}
+	return append(b, m.Value...)
+}
+
+func spoolLen(m *kafka.Message) int {
+	n := 1 + uvarintLen(uint64(len(m.Key))) + len(m.Key) + len(m.Value)
+	if st := stampHeader(m); st != nil {
+		n += uvarintLen(uint64(len(st))) + len(st)
+	}
+	return n
+}
+
+// stampHeader is a message's export stamp header value, nil if none.
+func stampHeader(m *kafka.Message) []byte {
 	for _, h := range m.Headers {
 		if h.Key == HeaderExported {
-			st, err := strconv.ParseUint(string(h.Value), 10, 64)
-			return st, err == nil
+			return h.Value
 		}
 	}
-	return 0, false
+	return nil
 }
 
 func uvarintLen(x uint64) int {
@@ -710,12 +719,13 @@ func (e *Exporter) message(p []byte) (kafka.Message, bool) {
 	ke := ks + int(n)
 	m := kafka.Message{Key: p[ks:ke:ke], Headers: e.headers[f]}
 	if p[0]&stamped != 0 {
-		st, k := binary.Uvarint(p[ke:])
-		if k <= 0 {
+		n, k := binary.Uvarint(p[ke:])
+		if k <= 0 || n > uint64(len(p)-ke-k) {
 			return kafka.Message{}, false
 		}
-		ke += k
-		m.Headers = append(slices.Clip(m.Headers), kafka.Header{Key: HeaderExported, Value: strconv.AppendUint(nil, st, 10)})
+		ss := ke + k
+		ke = ss + int(n)
+		m.Headers = append(slices.Clip(m.Headers), kafka.Header{Key: HeaderExported, Value: p[ss:ke:ke]})
 	}
 	m.Value = p[ke:]
 	return m, true

@@ -17,49 +17,18 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/edgeward/edgeward/internal/lineerr"
 )
 
 // ErrFormat means the file's extension names no inventory format.
 var ErrFormat = errors.New("inventory file must end in .csv, .yaml or .yml")
 
-// LineError is one device that was skipped, and where. Col is 0 when the
-// position inside the line is not known.
-type LineError struct {
-	File      string
-	Line, Col int
-	Err       error
-}
-
-func (e *LineError) Error() string {
-	if e.Col > 0 {
-		return fmt.Sprintf("%s:%d:%d: %v", e.File, e.Line, e.Col, e.Err)
-	}
-	return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
-}
-
-func (e *LineError) Unwrap() error { return e.Err }
+// LineError is one device that was skipped, and where.
+type LineError = lineerr.Error
 
 // Errors lists every skipped device of a file that otherwise loaded.
-type Errors []*LineError
-
-func (es Errors) Error() string {
-	var b strings.Builder
-	for i, e := range es {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(e.Error())
-	}
-	return b.String()
-}
-
-func (es Errors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
+type Errors = lineerr.List
 
 // LoadFile reads an inventory file, choosing the format by extension.
 // When some devices were skipped the table holds the rest and err is an
@@ -94,7 +63,7 @@ func Parse(name string, src []byte) (*Table, error) {
 		d, le := r.device(name)
 		if le == nil {
 			if err := t.add(d); err != nil {
-				le = &LineError{name, r.line, r.col, err}
+				le = &LineError{File: name, Line: r.line, Col: r.col, Err: err}
 			}
 		}
 		if le != nil {
@@ -152,7 +121,7 @@ func parseCSV(name string, src []byte) ([]raw, Errors, error) {
 			if header == nil {
 				return nil, nil, fmt.Errorf("%s:%d:%d: %v", name, pe.Line, pe.Column, pe.Err)
 			}
-			errs = append(errs, &LineError{name, pe.Line, pe.Column, pe.Err})
+			errs = append(errs, &LineError{File: name, Line: pe.Line, Col: pe.Column, Err: pe.Err})
 			continue
 		}
 		if err != nil {
@@ -176,7 +145,7 @@ func parseCSV(name string, src []byte) ([]raw, Errors, error) {
 		rw := raw{line: line, col: col, fields: map[string][]value{}}
 		if len(rec) > len(header) {
 			_, c := r.FieldPos(len(header))
-			errs = append(errs, &LineError{name, line, c, fmt.Errorf("%d fields, but the header names %d", len(rec), len(header))})
+			errs = append(errs, &LineError{File: name, Line: line, Col: c, Err: fmt.Errorf("%d fields, but the header names %d", len(rec), len(header))})
 			continue
 		}
 		for i, cell := range rec {
@@ -276,7 +245,7 @@ func parseYAML(name string, src []byte) ([]raw, Errors, error) {
 		case *ast.MappingValueNode:
 			kvs = []*ast.MappingValueNode{m}
 		default:
-			errs = append(errs, &LineError{name, l, c, errors.New("a device must be a mapping of id, owner, ...")})
+			errs = append(errs, &LineError{File: name, Line: l, Col: c, Err: errors.New("a device must be a mapping of id, owner, ...")})
 			continue
 		}
 		rw := raw{line: l, col: c, fields: map[string][]value{}}
@@ -285,13 +254,13 @@ func parseYAML(name string, src []byte) ([]raw, Errors, error) {
 			kl, kc := pos(kv.Key)
 			f, ok := columns[kv.Key.String()]
 			if !ok {
-				bad = &LineError{name, kl, kc, fmt.Errorf("unknown key %q", kv.Key.String())}
+				bad = &LineError{File: name, Line: kl, Col: kc, Err: fmt.Errorf("unknown key %q", kv.Key.String())}
 				break
 			}
 			vals, err := scalars(kv.Value, listFields[f])
 			if err != nil {
 				vl, vc := pos(kv.Value)
-				bad = &LineError{name, vl, vc, fmt.Errorf("%s: %v", f, err)}
+				bad = &LineError{File: name, Line: vl, Col: vc, Err: fmt.Errorf("%s: %v", f, err)}
 				break
 			}
 			rw.fields[f] = append(rw.fields[f], vals...)
@@ -337,7 +306,7 @@ func scalars(n ast.Node, list bool) ([]value, error) {
 func (r raw) device(file string) (*Device, *LineError) {
 	d := &Device{File: file, Line: r.line}
 	fail := func(v value, format string, args ...any) (*Device, *LineError) {
-		return nil, &LineError{file, v.line, v.col, fmt.Errorf(format, args...)}
+		return nil, &LineError{File: file, Line: v.line, Col: v.col, Err: fmt.Errorf(format, args...)}
 	}
 	one := func(f string) (value, bool) {
 		vs := r.fields[f]
@@ -348,7 +317,7 @@ func (r raw) device(file string) (*Device, *LineError) {
 	}
 	id, ok := one("id")
 	if !ok {
-		return nil, &LineError{file, r.line, r.col, errors.New("device has no id")}
+		return nil, &LineError{File: file, Line: r.line, Col: r.col, Err: errors.New("device has no id")}
 	}
 	d.ID = id.s
 	if v, ok := one("owner"); ok {
@@ -412,7 +381,7 @@ func (r raw) device(file string) (*Device, *LineError) {
 	// A remote device may be known only by its VPN identity: the sensor
 	// then finds it through its VPN session (sensor/egress).
 	if len(d.MACs)+len(d.Hostnames)+len(d.IPs)+len(d.VPNPeers) == 0 && d.WireGuardKey == "" {
-		return nil, &LineError{file, r.line, r.col, fmt.Errorf("device %q has no macs, hostnames, ips, wireguard_public_key or vpn_peers to match it by", d.ID)}
+		return nil, &LineError{File: file, Line: r.line, Col: r.col, Err: fmt.Errorf("device %q has no macs, hostnames, ips, wireguard_public_key or vpn_peers to match it by", d.ID)}
 	}
 	return d, nil
 }
