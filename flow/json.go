@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -47,7 +48,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = strconv.AppendUint(b, uint64(v), 10)
+			b = appendUint(b, uint64(v))
 		}
 		b = append(b, ']')
 	}
@@ -65,11 +66,11 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	}
 	if d := r.Device; d != nil {
 		b = append(b, `,"device":{"ip":"`...)
-		b = d.IP.AppendTo(b)
+		b = appendAddr(b, d.IP)
 		b = append(b, '"')
 		if !d.MAC.IsZero() {
 			b = append(b, `,"mac":"`...)
-			b, _ = d.MAC.AppendText(b)
+			b = appendMAC(b, d.MAC)
 			b = append(b, '"')
 		}
 		b = appendField(b, 0, `,"vendor":`, d.Vendor)
@@ -87,11 +88,11 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	}
 	if e := r.Egress; e != nil {
 		b = append(b, `,"egress":{"ip":"`...)
-		b = e.IP.AppendTo(b)
+		b = appendAddr(b, e.IP)
 		b = append(b, '"')
 		if e.Port != 0 {
 			b = append(b, `,"port":`...)
-			b = strconv.AppendUint(b, uint64(e.Port), 10)
+			b = appendUint(b, uint64(e.Port))
 		}
 		b = append(b, `,"source":`...)
 		b = appendString(b, e.Source)
@@ -112,22 +113,22 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	}
 	if c := r.ICMP; c != nil {
 		b = append(b, `,"icmp":{"type":`...)
-		b = strconv.AppendUint(b, uint64(c.Type), 10)
+		b = appendUint(b, uint64(c.Type))
 		b = append(b, `,"code":`...)
-		b = strconv.AppendUint(b, uint64(c.Code), 10)
+		b = appendUint(b, uint64(c.Code))
 		b = append(b, '}')
 	}
 	if t := r.Tunnel; t != nil {
 		b = append(b, `,"tunnel":{"type":`...)
 		b = appendString(b, t.Type)
 		b = append(b, `,"src":"`...)
-		b = t.Src.AppendTo(b)
+		b = appendAddr(b, t.Src)
 		b = append(b, `","dst":"`...)
-		b = t.Dst.AppendTo(b)
+		b = appendAddr(b, t.Dst)
 		b = append(b, '"')
 		if t.VNI != 0 {
 			b = append(b, `,"vni":`...)
-			b = strconv.AppendUint(b, uint64(t.VNI), 10)
+			b = appendUint(b, uint64(t.VNI))
 		}
 		b = append(b, '}')
 	}
@@ -185,7 +186,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 		b = appendField(b, 0, `,"user_agent":`, h.UserAgent)
 		if h.Status != 0 {
 			b = append(b, `,"status":`...)
-			b = strconv.AppendInt(b, int64(h.Status), 10)
+			b = appendInt(b, int64(h.Status))
 		}
 		b = append(b, '}')
 	}
@@ -206,7 +207,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 		if !d.ClientMAC.IsZero() {
 			b = appendKey(b, n, `,"client_mac":`)
 			b = append(b, '"')
-			b, _ = d.ClientMAC.AppendText(b)
+			b = appendMAC(b, d.ClientMAC)
 			b = append(b, '"')
 		}
 		b = appendField(b, n, `,"requested_addr":`, d.RequestedIP)
@@ -218,7 +219,7 @@ func (r *Record) appendMeta(b []byte) []byte {
 	}
 	if k := r.SOCKS; k != nil {
 		b = append(b, `,"socks":{"version":`...)
-		b = strconv.AppendInt(b, int64(k.Version), 10)
+		b = appendInt(b, int64(k.Version))
 		b = append(b, `,"target":`...)
 		b = appendString(b, k.Target)
 		b = append(b, '}')
@@ -270,44 +271,96 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = append(b, `{"ip":"`...)
 	b = appendAddr(b, e.IP)
 	b = append(b, `","port":`...)
-	b = strconv.AppendUint(b, uint64(e.Port), 10)
+	b = appendUint(b, uint64(e.Port))
 	if !e.MAC.IsZero() {
 		b = append(b, `,"mac":"`...)
 		b = appendMAC(b, e.MAC)
 		b = append(b, '"')
 	}
 	b = append(b, `,"packets":`...)
-	b = strconv.AppendUint(b, e.Packets, 10)
+	b = appendUint(b, e.Packets)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendUint(b, e.Bytes, 10)
+	b = appendUint(b, e.Bytes)
 	b = append(b, `,"payload_bytes":`...)
-	b = strconv.AppendUint(b, e.PayloadBytes, 10)
+	b = appendUint(b, e.PayloadBytes)
 	b = appendField(b, 0, `,"name":`, e.Name)
 	b = appendSafeField(b, 0, `,"name_source":`, e.NameSource)
 	b = appendField(b, 0, `,"hostname":`, e.Hostname)
 	return append(b, '}')
 }
 
-// appendAddr is netip.Addr.AppendTo with a faster IPv4 path, a record's
-// commonest address.
+// appendAddr is netip.Addr.AppendTo, faster for IPv4 and IPv6 addresses
+// without a zone, a record's commonest.
 func appendAddr(b []byte, a netip.Addr) []byte {
-	if !a.Is4() {
-		return a.AppendTo(b)
+	switch {
+	case a.Is4():
+		return appendAddr4(b, a.As4())
+	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+		return appendAddr6(b, a.As16())
 	}
-	v := a.As4()
-	var buf [15]byte
+	return a.AppendTo(b)
+}
+
+func appendAddr6(b []byte, v [16]byte) []byte {
+	var g [8]uint16
+	for i := range g {
+		g[i] = uint16(v[2*i])<<8 | uint16(v[2*i+1])
+	}
+	// The first of the longest runs of two or more zero groups becomes
+	// "::" (RFC 5952).
+	zs, zn := 8, 1
+	for i := 0; i < 8; {
+		j := i
+		for j < 8 && g[j] == 0 {
+			j++
+		}
+		if j-i > zn {
+			zs, zn = i, j-i
+		}
+		i = max(j, i+1)
+	}
+	var buf [39]byte
 	n := 0
-	for i, x := range v {
-		if i > 0 {
-			buf[n] = '.'
+	for i := 0; i < 8; i++ {
+		if i == zs {
+			buf[n], buf[n+1] = ':', ':'
+			n += 2
+			if i += zn; i == 8 {
+				break
+			}
+		} else if i > 0 {
+			buf[n] = ':'
 			n++
 		}
-		d := decimals[x]
-		l := int(d[3])
-		copy(buf[n:n+3], d[:3])
-		n += l
+		n += putHex(buf[n:], g[i])
 	}
 	return append(b, buf[:n]...)
+}
+
+// putHex writes x in hex without leading zeros and returns the number of
+// digits.
+func putHex(b []byte, x uint16) int {
+	n := max(1, (bits.Len16(x)+3)/4)
+	for i := n - 1; i >= 0; i-- {
+		b[i] = hexDigits[x&0xf]
+		x >>= 4
+	}
+	return n
+}
+
+func appendAddr4(b []byte, v [4]byte) []byte {
+	var buf [16]byte
+	n := 0
+	for _, x := range v {
+		// Four bytes at once: the digits, and a byte that the dot after
+		// them overwrites.
+		d := decimals[x]
+		*(*[4]byte)(buf[n:]) = d
+		n += int(d[3])
+		buf[n] = '.'
+		n++
+	}
+	return append(b, buf[:n-1]...)
 }
 
 // decimals holds each byte value's decimal digits, and their count last.
@@ -319,6 +372,40 @@ var decimals = func() (t [256][4]byte) {
 	}
 	return t
 }()
+
+// appendUint is strconv.AppendUint(b, v, 10), two digits at a time.
+func appendUint(b []byte, v uint64) []byte {
+	if v < 100 {
+		if v < 10 {
+			return append(b, byte('0'+v))
+		}
+		return append(b, twoDigits[2*v], twoDigits[2*v+1])
+	}
+	var buf [20]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		i -= 2
+		put2(buf[i:], int(v-q*100))
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		put2(buf[i:], int(v))
+	} else {
+		i--
+		buf[i] = byte('0' + v)
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendInt is strconv.AppendInt(b, v, 10).
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return appendUint(append(b, '-'), -uint64(v))
+	}
+	return appendUint(b, uint64(v))
+}
 
 // appendMAC is MAC.AppendText in one append.
 func appendMAC(b []byte, m MAC) []byte {
@@ -353,17 +440,18 @@ func appendDuration(b []byte, s float64) []byte {
 	if float64(ns)/1e9 != s {
 		return strconv.AppendFloat(b, s, 'f', -1, 64)
 	}
-	b = strconv.AppendInt(b, ns/1e9, 10)
+	b = appendUint(b, uint64(ns/1e9))
 	frac := ns % 1e9
 	if frac == 0 {
 		return b
 	}
 	var buf [10]byte
 	buf[0] = '.'
-	for i := 9; i >= 1; i-- {
-		buf[i] = byte('0' + frac%10)
-		frac /= 10
-	}
+	put2(buf[1:], int(frac/1e7))
+	put2(buf[3:], int(frac/1e5%100))
+	put2(buf[5:], int(frac/1e3%100))
+	put2(buf[7:], int(frac/10%100))
+	buf[9] = byte('0' + frac%10)
 	n := 10
 	for buf[n-1] == '0' {
 		n--
@@ -448,18 +536,31 @@ const twoDigits = "00010203040506070809" +
 	"90919293949596979899"
 
 // special reports whether any of w's bytes is not plain: a control
-// character, non-ASCII, or one of " \ < > & (the SWAR zero-byte tests of
-// Hacker's Delight 6-1, exact for "any").
+// character, non-ASCII, or one of " & < > \ (the SWAR zero-byte tests of
+// Hacker's Delight 6-1, exact for "any"; " and &, < and > differ in one
+// bit, which one test ignores).
 func special(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
-	return (w-0x20*ones)&^w&highs|w&highs|zero(w^'"'*ones)|zero(w^'\\'*ones)|
-		zero(w^'<'*ones)|zero(w^'>'*ones)|zero(w^'&'*ones) != 0
+	return (w-0x20*ones)&^w&highs|w&highs|zeroByte((w^'"'*ones)&^(4*ones))|
+		zeroByte((w^'<'*ones)&^(2*ones))|zeroByte(w^'\\'*ones) != 0
 }
 
-// plain marks the ASCII bytes a JSON string holds unescaped (as
-// encoding/json writes them: it also escapes <, > and &).
-var plain = func() (t [utf8.RuneSelf]bool) {
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// zeroByte has the top bit of a byte of its result set if a byte of v is
+// zero (and only then, if it is the first).
+func zeroByte(v uint64) uint64 { return (v - ones) &^ v & highs }
+
+// le64 returns the first eight bytes of s as a little-endian word.
+func le64(s string) uint64 {
+	s = s[:8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// plain marks the bytes a JSON string holds unescaped, as encoding/json
+// writes them: ASCII but control characters and " \ < > & (it escapes <,
+// > and & too).
+var plain = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
@@ -468,27 +569,28 @@ var plain = func() (t [utf8.RuneSelf]bool) {
 
 // appendString appends s as a JSON string, escaping as encoding/json does
 // (invalid UTF-8 becomes U+FFFD), because names and banners come from the
-// wire and may hold anything.
+// wire and may hold anything. Most are plain ASCII names, which it copies
+// after a look at eight bytes at a time.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	// Eight bytes at a time while none needs a second look (most strings
-	// are plain ASCII names).
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if special(w) {
-			break
-		}
+	for ; i+8 <= len(s) && !special(le64(s[i:])); i += 8 {
+	}
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	b = append(b, '"')
+	if i == len(s) {
+		b = append(b, s...)
+		return append(b, '"')
 	}
 	start := 0
 	for i < len(s) {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

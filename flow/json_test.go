@@ -226,8 +226,25 @@ func TestSpecial(t *testing.T) {
 	}
 }
 
+func TestAppendUint(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1e15, 1e19 - 1, 1e19, math.MaxUint64} {
+		if got, want := string(appendUint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("appendUint(%d) = %s", v, got)
+		}
+		if v <= math.MaxInt64 {
+			if got, want := string(appendInt(nil, -int64(v))), strconv.FormatInt(-int64(v), 10); got != want {
+				t.Errorf("appendInt(%d) = %s", -int64(v), got)
+			}
+		}
+	}
+	if got := string(appendInt(nil, math.MinInt64)); got != strconv.FormatInt(math.MinInt64, 10) {
+		t.Errorf("appendInt(MinInt64) = %s", got)
+	}
+}
+
 func TestAppendAddrAndMAC(t *testing.T) {
-	for _, s := range []string{"0.0.0.0", "10.0.1.249", "255.255.255.255", "1.22.133.4", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1%eth0"} {
+	for _, s := range []string{"0.0.0.0", "10.0.1.249", "255.255.255.255", "1.22.133.4", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1%eth0",
+		"::", "::1", "1::", "1:0:0:2:0:0:0:3", "1:0:0:2:0:0:3:4", "0:0:1:0:0:2:0:0", "1:2:3:4:5:6:7:8", "1:0:2:0:3:0:4:0", "abcd:ef01::"} {
 		a := netip.MustParseAddr(s)
 		if got := string(appendAddr(nil, a)); got != a.String() {
 			t.Errorf("appendAddr(%s) = %s", s, got)
@@ -237,4 +254,184 @@ func TestAppendAddrAndMAC(t *testing.T) {
 	if got, want := string(appendMAC(nil, m)), m.String(); got != want {
 		t.Errorf("appendMAC = %s, want %s", got, want)
 	}
+}
+
+// TestAppendJSONMatchesEncodingJSON compares AppendJSON with what
+// encoding/json writes for random records. encoding/json encodes a
+// mirror of the record, built by reflection with the same fields and
+// tags, that differs only in writing times in TimeLayout (it would write
+// time.Time in RFC 3339 with the fraction's trailing zeros trimmed), and
+// has none of the record's JSON methods.
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	m := jsonMirrors{}
+	for i := range 5000 {
+		rec := randomRecord(r)
+		want, err := json.Marshal(m.value(reflect.ValueOf(rec)).Interface())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.AppendJSON(nil); !bytes.Equal(got, want) {
+			t.Fatalf("record %d: AppendJSON differs from encoding/json\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// layoutTime is a time that encoding/json writes in TimeLayout.
+type layoutTime time.Time
+
+func (t layoutTime) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(TimeLayout) + `"`), nil
+}
+
+// jsonMirrors maps the types of a record to their mirrors: every struct
+// of this package to a struct of the same fields and tags, times to
+// layoutTimes.
+type jsonMirrors map[reflect.Type]reflect.Type
+
+func (m jsonMirrors) value(v reflect.Value) reflect.Value {
+	mt := m.of(v.Type())
+	switch {
+	case mt == v.Type():
+		return v
+	case v.Type() == reflect.TypeFor[time.Time]():
+		return reflect.ValueOf(layoutTime(v.Interface().(time.Time)))
+	case v.Kind() == reflect.Pointer:
+		if v.IsNil() {
+			return reflect.Zero(mt)
+		}
+		p := reflect.New(mt.Elem())
+		p.Elem().Set(m.value(v.Elem()))
+		return p
+	}
+	c := reflect.New(mt).Elem()
+	for i := range v.NumField() {
+		c.Field(i).Set(m.value(v.Field(i)))
+	}
+	return c
+}
+
+func (m jsonMirrors) of(t reflect.Type) reflect.Type {
+	if mt, ok := m[t]; ok {
+		return mt
+	}
+	mt := t
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		mt = reflect.TypeFor[layoutTime]()
+	case t.Kind() == reflect.Pointer:
+		if e := m.of(t.Elem()); e != t.Elem() {
+			mt = reflect.PointerTo(e)
+		}
+	case t.Kind() == reflect.Struct && t.PkgPath() == reflect.TypeFor[Record]().PkgPath():
+		var fields []reflect.StructField
+		for i := range t.NumField() {
+			f := t.Field(i)
+			fields = append(fields, reflect.StructField{Name: f.Name, Type: m.of(f.Type), Tag: f.Tag})
+		}
+		mt = reflect.StructOf(fields)
+	}
+	m[t] = mt
+	return mt
+}
+
+// randomRecord fills a record's fields at random, by reflection: each
+// field set or left zero, strings holding any bytes but in the fields
+// that AppendJSON writes without escaping (names the sensor makes),
+// addresses of every form, durations in the range where encoding/json
+// writes floats as AppendJSON does.
+func randomRecord(r *rand.Rand) *Record {
+	var rec Record
+	fillRandom(r, reflect.ValueOf(&rec).Elem(), "Record")
+	return &rec
+}
+
+// unescaped are the string fields that AppendJSON writes as they are.
+var unescaped = map[string]bool{
+	"Record.Schema": true, "Record.ID": true, "Record.CommunityID": true, "Record.EndReason": true, "Record.Proto": true,
+	"Record.Direction": true, "Record.AppSource": true, "Endpoint.NameSource": true, "Device.MatchedBy": true,
+	"TLS.Version": true, "TLS.JA3": true, "TLS.JA3String": true, "TLS.JA4": true, "TLS.ServerVer": true, "TLS.Cipher": true,
+}
+
+func fillRandom(r *rand.Rand, v reflect.Value, name string) {
+	switch v.Type() {
+	case reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(time.Unix(r.Int64N(1e10)-1e9, r.Int64N(1e9)*int64(r.IntN(2))).UTC()))
+		return
+	case reflect.TypeFor[netip.Addr]():
+		addrs := []string{"", "10.1.2.3", "255.0.0.1", "::", "::1", "2001:db8::1", "2001:db8:0:0:1:0:0:1", "1:0:0:2::3", "fe80::1%eth0",
+			"::ffff:10.0.0.1", "1:2:3:4:5:6:7:8", "0:0:1::", "a:0:b:0:c:0:d:0", "2001:db8:0:1:1:1:1:1", "ffff:0:0:ffff::ffff"}
+		var a netip.Addr
+		switch i := r.IntN(len(addrs) + 2); {
+		case i < len(addrs):
+			if addrs[i] != "" {
+				a = netip.MustParseAddr(addrs[i])
+			}
+		case i == len(addrs):
+			a = netip.AddrFrom4([4]byte{byte(r.UintN(256)), byte(r.UintN(256)), byte(r.UintN(256)), byte(r.UintN(256))})
+		default:
+			var a16 [16]byte
+			for j := range a16 {
+				if r.IntN(3) == 0 {
+					a16[j] = byte(r.UintN(256))
+				}
+			}
+			a = netip.AddrFrom16(a16)
+		}
+		v.Set(reflect.ValueOf(a))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if r.IntN(4) != 0 {
+				fillRandom(r, v.Field(i), v.Type().Name()+"."+v.Type().Field(i).Name)
+			}
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillRandom(r, v.Elem(), name)
+	case reflect.Slice:
+		n := 1 + r.IntN(3)
+		v.Set(reflect.MakeSlice(v.Type(), n, n))
+		for i := range n {
+			fillRandom(r, v.Index(i), name)
+		}
+	case reflect.Array:
+		for i := range v.Len() {
+			fillRandom(r, v.Index(i), name)
+		}
+	case reflect.String:
+		v.SetString(randomString(r, unescaped[name]))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(r.Uint64() >> r.UintN(64) >> (64 - v.Type().Bits()))
+	case reflect.Int:
+		v.SetInt(r.Int64() >> r.UintN(64))
+	case reflect.Float64:
+		if r.IntN(2) == 0 {
+			v.SetFloat(float64(r.Int64N(1e15)) / 1e9) // a sensor's, from nanoseconds
+		} else {
+			v.SetFloat(math.Copysign(math.Pow(10, 12*r.Float64()-6), r.Float64()-0.5))
+		}
+	default:
+		panic("fillRandom: teach it " + v.Type().String())
+	}
+}
+
+func randomString(r *rand.Rand, plain bool) string {
+	const (
+		names = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/,+="
+		other = "\"\\<>&\x00\x1f\n\r\t\b\f\x7f é中\u2028\u2029\xff\xc3"
+	)
+	b := make([]byte, 0, 40)
+	for range r.IntN(40) {
+		if plain || r.IntN(8) != 0 {
+			b = append(b, names[r.IntN(len(names))])
+		} else {
+			b = append(b, other[r.IntN(len(other))])
+		}
+	}
+	return string(b)
 }

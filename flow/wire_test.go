@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -512,4 +513,31 @@ func cpuPerOp(b *testing.B) func() {
 	}
 	start := cpu()
 	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
+}
+
+// TestBinaryRandom round-trips random records (see randomRecord): long
+// strings, varints of every length, every form of address.
+func TestBinaryRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var (
+		dec  Decoder
+		used Record // decoded into again and again, as by a consumer
+	)
+	for i := range 5000 {
+		want := randomRecord(r)
+		b := want.AppendBinary(nil)
+		var got Record
+		if err := DecodeBinary(b, &got); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(&got, want) {
+			t.Fatalf("record %d differs\n got %+v\nwant %+v", i, got, *want)
+		}
+		if err := dec.Decode(b, &used); err != nil {
+			t.Fatalf("record %d, Decoder: %v", i, err)
+		}
+		if !bytes.Equal(used.AppendBinary(nil), b) {
+			t.Fatalf("record %d, Decoder: differs", i)
+		}
+	}
 }
