@@ -194,13 +194,16 @@ type Exporter struct {
 
 	exported, spooled, replayed, failures atomic.Uint64
 
-	lastStamp int64 // under bmu
+	lastStamp int64  // under bmu
+	stampText []byte // lastStamp in decimal, under bmu
 
 	// intake-owned
+	inMsgs    messages
 	inScratch []byte
 	inPayload [][]byte
 
 	// sender-owned
+	outMsgs messages
 	pending []kafka.Message // replayed messages not yet acknowledged
 	mark    spool.Mark
 	peekBuf [][]byte
@@ -211,8 +214,6 @@ type Exporter struct {
 type batch struct {
 	buf   []byte
 	spans []span
-	msgs  []kafka.Message
-	hdrs  []kafka.Header // msgs' headers, three each
 	start time.Time
 }
 
@@ -294,7 +295,7 @@ func (e *Exporter) Export(r *flow.Record) {
 		b.buf = r.AppendBinary(b.buf)
 	}
 	end := len(b.buf)
-	b.buf = strconv.AppendInt(b.buf, e.stamp(b), 10)
+	b.buf = e.appendStamp(b.buf, b)
 	b.spans = append(b.spans, span{k, v, end, len(b.buf)})
 	if len(b.spans) >= e.cfg.BatchRecords || len(b.buf) >= e.cfg.BatchBytes {
 		e.full <- b
@@ -303,17 +304,35 @@ func (e *Exporter) Export(r *flow.Record) {
 	e.bmu.Unlock()
 }
 
-// stamp returns the next export stamp (under bmu): the time the batch
-// began, in nanoseconds since the epoch, moved past the previous stamp, so
-// that stamps increase strictly in export order even when the wall clock
-// steps back, at no clock read per record.
-func (e *Exporter) stamp(b *batch) int64 {
+// appendStamp appends the next export stamp in decimal (under bmu): the
+// time the batch began, in nanoseconds since the epoch, moved past the
+// previous stamp, so that stamps increase strictly in export order even
+// when the wall clock steps back, at no clock read per record. Within a
+// batch each stamp is the previous one plus one, so it is formatted by
+// incrementing the previous one's digits.
+func (e *Exporter) appendStamp(dst []byte, b *batch) []byte {
 	t := b.start.UnixNano()
 	if t <= e.lastStamp {
 		t = e.lastStamp + 1
 	}
+	if t != e.lastStamp+1 || !incDecimal(e.stampText) {
+		e.stampText = strconv.AppendInt(e.stampText[:0], t, 10)
+	}
 	e.lastStamp = t
-	return t
+	return append(dst, e.stampText...)
+}
+
+// incDecimal adds one to the decimal number d in place; false (and d
+// spoilt) if the sum needs another digit.
+func incDecimal(d []byte) bool {
+	for i := len(d) - 1; i >= 0; i-- {
+		if d[i] != '9' {
+			d[i]++
+			return true
+		}
+		d[i] = '0'
+	}
+	return false
 }
 
 // appendKey appends the message key: the device's inventory id, else its
@@ -334,7 +353,7 @@ func (e *Exporter) newBatch() *batch {
 	var b *batch
 	select {
 	case b = <-e.free:
-		b.buf, b.spans, b.msgs = b.buf[:0], b.spans[:0], b.msgs[:0]
+		b.buf, b.spans = b.buf[:0], b.spans[:0]
 	default:
 		b = &batch{buf: make([]byte, 0, e.cfg.BatchBytes+64<<10), spans: make([]span, 0, e.cfg.BatchRecords)}
 	}
@@ -349,16 +368,25 @@ func (e *Exporter) recycle(b *batch) {
 	}
 }
 
-// build makes the batch's messages: h's headers and the export stamp.
-func (b *batch) build(h []kafka.Header) {
-	b.msgs = b.msgs[:0]
-	b.hdrs = slices.Grow(b.hdrs[:0], (len(h)+1)*len(b.spans)) // no growth below: msgs share it
+// messages are a batch's records as Kafka messages, made by the goroutine
+// that sends or spools the batch in a slice it reuses, which stays in the
+// CPU cache where one per batch would not.
+type messages struct {
+	msgs []kafka.Message
+	hdrs []kafka.Header // msgs' headers, three each
+}
+
+// build makes b's messages: h's headers and the export stamp.
+func (m *messages) build(b *batch, h []kafka.Header) []kafka.Message {
+	m.msgs = m.msgs[:0]
+	m.hdrs = slices.Grow(m.hdrs[:0], (len(h)+1)*len(b.spans)) // no growth below: msgs share it
 	for _, s := range b.spans {
-		i := len(b.hdrs)
-		b.hdrs = append(b.hdrs, h...)
-		b.hdrs = append(b.hdrs, kafka.Header{Key: HeaderExported, Value: b.buf[s.end:s.stamp:s.stamp]})
-		b.msgs = append(b.msgs, kafka.Message{Key: b.buf[s.k:s.v:s.v], Value: b.buf[s.v:s.end:s.end], Headers: b.hdrs[i:len(b.hdrs):len(b.hdrs)]})
+		i := len(m.hdrs)
+		m.hdrs = append(m.hdrs, h...)
+		m.hdrs = append(m.hdrs, kafka.Header{Key: HeaderExported, Value: b.buf[s.end:s.stamp:s.stamp]})
+		m.msgs = append(m.msgs, kafka.Message{Key: b.buf[s.k:s.v:s.v], Value: b.buf[s.v:s.end:s.end], Headers: m.hdrs[i:len(m.hdrs):len(m.hdrs)]})
 	}
+	return m.msgs
 }
 
 // flusher closes batches older than Linger and syncs the spool every
@@ -402,7 +430,6 @@ func (e *Exporter) intake() {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	for b := range e.full {
-		b.build(e.headers[e.cfg.Format])
 		if !e.isSpooling() {
 			t.Reset(e.cfg.Handoff)
 			select {
@@ -488,7 +515,8 @@ func uvarintLen(x uint64) int {
 // spoolBatch appends a batch to the spool (intake only).
 func (e *Exporter) spoolBatch(b *batch) {
 	var recs [][]byte
-	e.inScratch, recs = payloads(e.inScratch, e.inPayload, e.cfg.Format, b.msgs, nil)
+	msgs := e.inMsgs.build(b, e.headers[e.cfg.Format])
+	e.inScratch, recs = payloads(e.inScratch, e.inPayload, e.cfg.Format, msgs, nil)
 	e.inPayload = recs
 	e.smu.Lock()
 	err := e.sp.Append(recs...)
@@ -582,14 +610,15 @@ func (e *Exporter) retry(msgs []kafka.Message, err error, replayed bool) func(i 
 
 func (e *Exporter) writeDirect(b *batch) {
 	defer e.recycle(b)
-	err := e.w.WriteMessages(e.wctx, b.msgs...)
+	msgs := e.outMsgs.build(b, e.headers[e.cfg.Format])
+	err := e.w.WriteMessages(e.wctx, msgs...)
 	if err == nil {
-		e.acked(len(b.msgs), false)
+		e.acked(len(msgs), false)
 		return
 	}
-	keep := e.retry(b.msgs, err, false)
+	keep := e.retry(msgs, err, false)
 	var recs [][]byte
-	e.scratch, recs = payloads(e.scratch, e.payload, e.cfg.Format, b.msgs, keep)
+	e.scratch, recs = payloads(e.scratch, e.payload, e.cfg.Format, msgs, keep)
 	e.payload = recs
 	if len(recs) == 0 {
 		return

@@ -385,3 +385,35 @@ func TestSpoolRecordStamp(t *testing.T) {
 		t.Error("a record cut inside its stamp read")
 	}
 }
+
+// TestStamps: export stamps are the batch's start, moved past the previous
+// stamp, whether formatted afresh or by incrementing the previous digits.
+func TestStamps(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		starts []int64 // batch start per record, ns
+		want   []int64
+	}{
+		{"one batch", []int64{1795305471176346905, 1795305471176346905, 1795305471176346905}, []int64{1795305471176346905, 1795305471176346906, 1795305471176346907}},
+		{"carry", []int64{1795305471176346998, 1795305471176346998, 1795305471176346998}, []int64{1795305471176346998, 1795305471176346999, 1795305471176347000}},
+		{"another digit", []int64{998, 998, 998}, []int64{998, 999, 1000}},
+		{"next batch", []int64{1000, 1000, 5000, 5000}, []int64{1000, 1001, 5000, 5001}},
+		{"clock steps back", []int64{5000, 5000, 4000, 4000}, []int64{5000, 5001, 5002, 5003}},
+		{"before the epoch", []int64{-7, -7}, []int64{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &Exporter{}
+			var got []string
+			for _, start := range tc.starts {
+				got = append(got, string(e.appendStamp(nil, &batch{start: time.Unix(0, start)})))
+			}
+			var want []string
+			for _, w := range tc.want {
+				want = append(want, strconv.FormatInt(w, 10))
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("stamps %v, want %v", got, want)
+			}
+		})
+	}
+}
