@@ -162,8 +162,7 @@ func BenchmarkDecodeProcess(b *testing.B) {
 		if len(w.out) >= 1000 { // a batch: what publish would send
 			alerts += w.nAlerts
 			forwarded += len(w.out) - w.nAlerts
-			clear(w.out)
-			w.out, w.arena, w.nAlerts = w.out[:0], w.arena[:0], 0
+			w.resetBatch()
 		}
 	}
 	reportCPU(b, b.N, time.Since(t0), cputime.Now()-cpu0)

@@ -56,7 +56,8 @@ type worker struct {
 
 	// The batch's output.
 	out     []kafka.Message
-	arena   []byte // keys, values and header values of out
+	arena   []byte         // keys, values and header values of out
+	hdrs    []kafka.Header // headers of out's forwarded records
 	nAlerts int
 	n       counts
 
@@ -358,14 +359,16 @@ func (w *worker) forward(off int64, headers []kafka.Header, g *keyGroup) {
 	w.arena = strconv.AppendInt(w.arena, int64(w.partition), 10)
 	w.arena = append(w.arena, '/')
 	w.arena = strconv.AppendInt(w.arena, off, 10)
-	hdr := append(make([]kafka.Header, 0, 4),
+	h := len(w.hdrs)
+	w.hdrs = append(w.hdrs,
 		kafka.Header{Key: HeaderContentType, Value: contentType(header(headers, HeaderContentType), w)},
 		kafka.Header{Key: HeaderRoute, Value: g.route},
 		kafka.Header{Key: HeaderSource, Value: w.arena[src:len(w.arena):len(w.arena)]},
 	)
 	if st := header(headers, flow.HeaderExported); st != nil {
-		hdr = append(hdr, kafka.Header{Key: flow.HeaderExported, Value: w.stash(st)})
+		w.hdrs = append(w.hdrs, kafka.Header{Key: flow.HeaderExported, Value: w.stash(st)})
 	}
+	hdr := w.hdrs[h:len(w.hdrs):len(w.hdrs)]
 	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.RepartitionTopic, Key: key, Value: val, Headers: hdr})
 }
 
@@ -646,9 +649,15 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 	}
 	w.c.m.published.Add(float64(w.nAlerts))
 	w.c.stats.published.Add(uint64(w.nAlerts))
-	clear(w.out) // drop references into the arena and to alerts
-	w.out, w.arena, w.nAlerts = w.out[:0], w.arena[:0], 0
+	w.resetBatch()
 	return true
+}
+
+// resetBatch empties the batch's output for the next batch.
+func (w *worker) resetBatch() {
+	clear(w.out) // drop references into the arena and to alerts
+	clear(w.hdrs)
+	w.out, w.arena, w.hdrs, w.nAlerts = w.out[:0], w.arena[:0], w.hdrs[:0], 0
 }
 
 // commit commits the acknowledged offset, if it moved.
@@ -686,8 +695,7 @@ func (w *worker) shutdown(ctx, gctx context.Context) {
 func (w *worker) drop(why string) {
 	w.log.Warn("dropping the partition's rule state", "reason", why, "committed", w.committed)
 	w.c.m.lost.Inc()
-	clear(w.out)
-	w.out, w.arena, w.nAlerts = w.out[:0], w.arena[:0], 0
+	w.resetBatch()
 	w.dropHeld()
 	w.ok = false
 }
