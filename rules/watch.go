@@ -4,21 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"slices"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/edgeward/edgeward/internal/fswatch"
 )
 
 // DefaultDebounce is how long the watcher waits after the last change
 // before reloading, so an editor's write-rename-chmod burst reloads once.
 const DefaultDebounce = 250 * time.Millisecond
 
-// Watcher reloads the rules when files in the rules directories change.
-// It watches directories, not files, so editors that save by writing a
-// temporary file and renaming it over the old one are seen. A reload loads
+// Watcher reloads the rules when files in the rules directories change,
+// including saves that rename a temporary file over the old one and
+// ConfigMap updates (see internal/fswatch). A reload loads
 // Options.Builtin (the embedded pack, which cannot change) and the user
 // paths together, so user overrides of built-in rules and lists apply.
 type Watcher struct {
@@ -40,89 +37,45 @@ func (w *Watcher) paths() []string {
 	return append([]string{w.Dir}, w.Paths...)
 }
 
-// watchDirs is the directories to watch: each path that is a directory,
-// and the directory of each file.
-func (w *Watcher) watchDirs() []string {
-	var dirs []string
-	for _, p := range w.paths() {
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-			p = filepath.Dir(p)
-		}
-		if !slices.Contains(dirs, p) {
-			dirs = append(dirs, p)
-		}
-	}
-	return dirs
-}
-
-// configMapData is the link the kubelet swaps (renames a new ..data_tmp
-// over it) to update every file of a ConfigMap volume at once; the visible
-// names are links through it and never change themselves.
-const configMapData = "..data"
-
 // Run watches until ctx is done. With no user paths (only the built-in
-// pack) there is nothing to watch and it waits for ctx.
+// pack) there is nothing to watch and it waits for ctx. Any visible file
+// in a watched directory counts, as does the directory itself (removed, it
+// makes the reload fail, which the metrics show), and of a ConfigMap
+// update the ..data swap that completes it.
 func (w *Watcher) Run(ctx context.Context) error {
 	log := w.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dirs := w.watchDirs()
+	dirs := fswatch.Dirs(w.paths())
 	log = log.With("component", "rules", "dirs", dirs)
 	d := w.Debounce
 	if d <= 0 {
 		d = DefaultDebounce
 	}
-	if len(dirs) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
+	cfg := fswatch.Config{Targets: dirs, Delay: d, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
+	if err := fswatch.Run(ctx, cfg, func([]bool) { w.reloadLogged(log) }); err != nil {
 		return fmt.Errorf("watching rules: %w", err)
 	}
-	defer fw.Close()
-	for _, dir := range dirs {
-		if err := fw.Add(dir); err != nil {
-			return fmt.Errorf("watching rules directory %s: %w", dir, err)
+	return nil
+}
+
+// reloadLogged is Reload for Run, which has no caller to return to.
+func (w *Watcher) reloadLogged(log *slog.Logger) {
+	err := w.Reload()
+	if err != nil {
+		if ds, ok := err.(Diagnostics); ok {
+			for _, dg := range ds {
+				log.Error("rules reload rejected, keeping the running rules", "problem", dg.String())
+			}
+		} else {
+			log.Error("rules reload rejected, keeping the running rules", "err", err)
 		}
+	} else {
+		log.Info("rules reloaded", "rules", len(w.Engine.Set().Rules()))
 	}
-	timer := time.NewTimer(d)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			if base := filepath.Base(ev.Name); len(base) > 0 && base[0] == '.' && base != configMapData {
-				continue // editor swap and temp files
-			}
-			timer.Reset(d)
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("rules watcher error", "err", err)
-		case <-timer.C:
-			err := w.Reload()
-			if err != nil {
-				if ds, ok := err.(Diagnostics); ok {
-					for _, dg := range ds {
-						log.Error("rules reload rejected, keeping the running rules", "problem", dg.String())
-					}
-				} else {
-					log.Error("rules reload rejected, keeping the running rules", "err", err)
-				}
-			} else {
-				log.Info("rules reloaded", "rules", len(w.Engine.Set().Rules()))
-			}
-			if w.reloaded != nil {
-				w.reloaded(err)
-			}
-		}
+	if w.reloaded != nil {
+		w.reloaded(err)
 	}
 }
 

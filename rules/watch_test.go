@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/fswatch/fswatchtest"
 )
 
 const countRule = `- rule: burst
@@ -116,31 +117,12 @@ func TestReloadKeepsOldSetAndWindows(t *testing.T) {
 }
 
 // TestReloadOnConfigMapSwap updates a directory the way the kubelet
-// updates a ConfigMap volume: the visible file is a link through ..data,
-// and an update renames a new ..data_tmp link over ..data. Only hidden
-// names change, and the rules must still reload.
+// updates a ConfigMap volume (fswatchtest.ConfigMap): only hidden names
+// change, and the rules must still reload.
 func TestReloadOnConfigMapSwap(t *testing.T) {
 	dir := t.TempDir()
-	version := func(name, body string) {
-		t.Helper()
-		v := filepath.Join(dir, name)
-		if err := os.Mkdir(v, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(v, "custom.yml"), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(name, filepath.Join(dir, "..data_tmp")); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	version("..2026_11_21_10_00_00.1", countRule)
-	if err := os.Symlink("..data/custom.yml", filepath.Join(dir, "custom.yml")); err != nil {
-		t.Fatal(err)
-	}
+	cm := &fswatchtest.ConfigMap{Dir: dir}
+	cm.Update(t, map[string]string{"custom.yml": countRule})
 	set, err := Load([]string{dir}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +135,7 @@ func TestReloadOnConfigMapSwap(t *testing.T) {
 	go w.Run(ctx)
 	time.Sleep(100 * time.Millisecond) // let the watcher start
 
-	version("..2026_11_21_10_05_00.2", countRule+udpRule)
+	cm.Update(t, map[string]string{"custom.yml": countRule + udpRule})
 	select {
 	case err := <-reloads:
 		if err != nil {

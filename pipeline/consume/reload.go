@@ -4,13 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"slices"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
-
+	"github.com/edgeward/edgeward/internal/fswatch"
 	"github.com/edgeward/edgeward/rules"
 )
 
@@ -19,55 +14,16 @@ import (
 // running one (SetRules) in every partition's engines; an invalid one is
 // logged, problem by problem, and counted, and the running set stays. Like
 // rules.Watcher it watches directories, so editors that save by renaming
-// are seen, and waits for a quiet 250ms before loading.
+// and ConfigMap updates (the ..data swap) are seen, and waits for a quiet
+// 250ms before loading.
 func (c *Consumer) WatchRules(ctx context.Context, paths []string, opts rules.Options) error {
-	var dirs []string
-	for _, p := range paths {
-		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
-			p = filepath.Dir(p)
-		}
-		if !slices.Contains(dirs, p) {
-			dirs = append(dirs, p)
-		}
-	}
-	if len(dirs) == 0 {
-		<-ctx.Done()
-		return nil
-	}
+	dirs := fswatch.Dirs(paths)
 	log := c.log.With("component", "rules", "dirs", dirs)
-	fw, err := fsnotify.NewWatcher()
-	if err != nil {
+	cfg := fswatch.Config{Targets: dirs, Delay: rules.DefaultDebounce, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
+	if err := fswatch.Run(ctx, cfg, func([]bool) { c.reload(paths, opts, log) }); err != nil {
 		return fmt.Errorf("watching rules: %w", err)
 	}
-	defer fw.Close()
-	for _, d := range dirs {
-		if err := fw.Add(d); err != nil {
-			return fmt.Errorf("watching rules directory %s: %w", d, err)
-		}
-	}
-	timer := time.NewTimer(rules.DefaultDebounce)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			if base := filepath.Base(ev.Name); len(base) > 0 && base[0] == '.' {
-				continue // editor swap and temporary files
-			}
-			timer.Reset(rules.DefaultDebounce)
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			log.Warn("rules watcher", "err", err)
-		case <-timer.C:
-			c.reload(paths, opts, log)
-		}
-	}
+	return nil
 }
 
 func (c *Consumer) reload(paths []string, opts rules.Options, log *slog.Logger) {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeward/edgeward/internal/findingtest"
+	"github.com/edgeward/edgeward/internal/fswatch/fswatchtest"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
 )
@@ -92,5 +93,36 @@ func waitMetric(t *testing.T, reg *prometheus.Registry, want string) {
 			t.Fatalf("no %q in\n%s", want, gather(t, reg))
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWatchRulesConfigMap updates the rules the way the kubelet updates a
+// ConfigMap volume (fswatchtest.ConfigMap): only hidden names change, and
+// the update is loaded.
+func TestWatchRulesConfigMap(t *testing.T) {
+	dir := t.TempDir()
+	cm := &fswatchtest.ConfigMap{Dir: dir}
+	cm.Update(t, map[string]string{"rules.yml": ruleSSH})
+	schema, _ := pipeline.Schema()
+	opts := rules.Options{Schema: schema}
+	set, err := rules.Load([]string{dir}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	c, err := New(Config{Brokers: []string{"127.0.0.1:1"}, Rules: set, Registry: reg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.WatchRules(ctx, []string{dir}, opts)
+	// The watch starts in the background: update until it is seen.
+	for i := 0; !strings.Contains(gather(t, reg), "edgeward_rules_loaded 2"); i++ {
+		if i == 50 {
+			t.Fatalf("the ..data swap was not loaded:\n%s", gather(t, reg))
+		}
+		cm.Update(t, map[string]string{"rules.yml": ruleSSH + ruleWeb})
+		time.Sleep(400 * time.Millisecond)
 	}
 }

@@ -7,130 +7,62 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/edgeward/edgeward/internal/fswatch"
 )
 
 // targetIntel is the reload target of the intel lists; database targets
 // are role indexes.
 const targetIntel = len(roles)
 
-// watch says which changes in a directory concern a reload target.
-type watch struct {
-	dir    string
-	base   string // the file's name; "" = any visible file (an intel directory)
-	target int
-}
-
-func (w watch) matches(dir, base string) bool {
-	if dir != w.dir {
-		return false
-	}
-	// Kubernetes mounts a ConfigMap as links through ..data, which it
-	// swaps atomically: a change to it is a change to every file.
-	if strings.HasPrefix(base, "..") {
-		return true
-	}
-	if w.base == "" {
-		return !strings.HasPrefix(base, ".")
-	}
-	return base == w.base
-}
-
-func (e *Enricher) watches() []watch {
-	var ws []watch
+// watches is the files and directories to watch and, for each, the reload
+// target it stands for.
+func (e *Enricher) watches() ([]fswatch.Target, []int) {
+	var ws []fswatch.Target
+	var targets []int
 	for i := range roles {
 		if p := e.path(i); p != "" {
-			p = filepath.Clean(p)
-			ws = append(ws, watch{filepath.Dir(p), filepath.Base(p), i})
+			ws, targets = append(ws, fswatch.File(p)), append(targets, i)
 		}
 	}
 	for _, p := range e.cfg.Intel {
-		p = filepath.Clean(p)
+		w := fswatch.File(p)
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			ws = append(ws, watch{p, "", targetIntel})
-		} else {
-			ws = append(ws, watch{filepath.Dir(p), filepath.Base(p), targetIntel})
+			w = fswatch.Target{Dir: filepath.Clean(p)}
 		}
+		ws, targets = append(ws, w), append(targets, targetIntel)
 	}
-	return ws
+	return ws, targets
 }
 
 // Run watches the directories of the databases and intel lists and
 // reloads what changed, after Config.Debounce of quiet, until ctx is done.
-// It watches directories, not files, so that a file renamed over the old
-// one and a Kubernetes ConfigMap update are seen. A reload that fails
-// keeps what was loaded before; the failure is logged and counted.
+// It reloads everything once when it starts, for what changed since New.
+// A directory that cannot be watched is logged and skipped. A reload that
+// fails keeps what was loaded before; the failure is logged and counted.
 func (e *Enricher) Run(ctx context.Context) error {
-	ws := e.watches()
-	if len(ws) == 0 {
-		<-ctx.Done()
-		return nil
-	}
-	fw, err := fsnotify.NewWatcher()
+	ws, targets := e.watches()
+	cfg := fswatch.Config{Targets: ws, Delay: e.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, SkipUnwatchable: true, Logger: e.log}
+	err := fswatch.Run(ctx, cfg, func(changed []bool) {
+		var dirty [targetIntel + 1]bool
+		for i, c := range changed {
+			if c {
+				dirty[targets[i]] = true
+			}
+		}
+		e.reloadDirty(dirty)
+	})
 	if err != nil {
 		return fmt.Errorf("enrich: watching databases: %w", err)
 	}
-	defer fw.Close()
-	added := map[string]bool{}
-	for _, w := range ws {
-		if added[w.dir] {
-			continue
-		}
-		added[w.dir] = true
-		if err := fw.Add(w.dir); err != nil {
-			e.log.Warn("cannot watch directory; changes there are not reloaded", "dir", w.dir, "err", err)
-		}
-	}
-	// Anything that changed between New and now was not seen by the
-	// watcher.
-	var dirty [targetIntel + 1]bool
-	for _, w := range ws {
-		dirty[w.target] = true
-	}
-	e.reloadDirty(&dirty)
-
-	timer := time.NewTimer(e.cfg.Debounce)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-fw.Events:
-			if !ok {
-				return nil
-			}
-			if ev.Op == fsnotify.Chmod {
-				continue
-			}
-			name := filepath.Clean(ev.Name)
-			dir, base := filepath.Dir(name), filepath.Base(name)
-			for _, w := range ws {
-				if w.matches(dir, base) {
-					dirty[w.target] = true
-					timer.Reset(e.cfg.Debounce)
-				}
-			}
-		case err, ok := <-fw.Errors:
-			if !ok {
-				return nil
-			}
-			e.log.Warn("watcher error", "err", err)
-		case <-timer.C:
-			e.reloadDirty(&dirty)
-		}
-	}
+	return nil
 }
 
-func (e *Enricher) reloadDirty(dirty *[targetIntel + 1]bool) {
+func (e *Enricher) reloadDirty(dirty [targetIntel + 1]bool) {
 	for t, d := range dirty {
 		if !d {
 			continue
 		}
-		dirty[t] = false
 		if t == targetIntel {
 			e.reloadIntel()
 		} else {

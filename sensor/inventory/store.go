@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/edgeward/edgeward/internal/fswatch"
 )
 
 // Config says which file a Store serves and how it reports reloads.
@@ -130,51 +128,19 @@ func (s *Store) report(err error) {
 	}
 }
 
-// Run watches the file's directory (so atomic renames over the file and
-// Kubernetes ConfigMap symlink swaps are seen) and reloads the file, after
-// Debounce of quiet, whenever it changes, until ctx is done. A file that
-// fails to load leaves the previous inventory in use; the failure is
-// logged, not returned.
+// Run reloads the file, after Debounce of quiet, whenever it changes
+// (including a rename over it and a ConfigMap update), until ctx is done.
+// A file that fails to load leaves the previous inventory in use; the
+// failure is logged, not returned.
 func (s *Store) Run(ctx context.Context) error {
-	w, err := fsnotify.NewWatcher()
+	cfg := fswatch.Config{Targets: []fswatch.Target{fswatch.File(s.cfg.Path)}, Delay: s.cfg.Debounce, IgnoreChmod: true, Logger: s.log}
+	err := fswatch.Run(ctx, cfg, func([]bool) {
+		if err := s.reload(); err != nil {
+			s.log.Warn("inventory reload failed; keeping the previous inventory", "error", err)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("watching inventory: %w", err)
 	}
-	defer w.Close()
-	dir, base := filepath.Split(s.cfg.Path)
-	if dir == "" {
-		dir = "."
-	}
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watching inventory directory %s: %w", dir, err)
-	}
-	timer := time.NewTimer(0)
-	if !timer.Stop() {
-		<-timer.C
-	}
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
-				return nil
-			}
-			name := filepath.Base(ev.Name)
-			if name != base && !strings.HasPrefix(name, "..") || ev.Op == fsnotify.Chmod {
-				continue
-			}
-			timer.Reset(s.cfg.Debounce)
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			s.log.Warn("inventory watch error", "error", err)
-		case <-timer.C:
-			if err := s.reload(); err != nil {
-				s.log.Warn("inventory reload failed; keeping the previous inventory", "error", err)
-			}
-		}
-	}
+	return nil
 }
