@@ -15,6 +15,7 @@ package fswatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -171,6 +172,12 @@ func (c *Config) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-
 		resync = tick.C
 	}
 	pending := false
+	schedule := func() {
+		if !pending || !c.Throttle {
+			timer.Reset(c.Delay)
+		}
+		pending = true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,16 +186,22 @@ func (c *Config) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-
 			if !ok {
 				return nil
 			}
-			if !c.mark(ev, changed) {
-				continue
+			if c.mark(ev, changed) {
+				schedule()
 			}
-			if !pending || !c.Throttle {
-				timer.Reset(c.Delay)
-			}
-			pending = true
 		case err, ok := <-errs:
 			if !ok {
 				return nil
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				// The kernel's queue overflowed: events were lost, and any
+				// target may have changed without one.
+				log.Warn("file watch events lost, loading everything", "err", err)
+				for i := range changed {
+					changed[i] = true
+				}
+				schedule()
+				continue
 			}
 			log.Warn("file watch error", "err", err)
 		case <-timer.C:

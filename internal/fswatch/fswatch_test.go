@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -131,6 +132,31 @@ func TestResync(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("loads at %v, want %v", got, want)
 	}
+}
+
+// TestOverflow: when the kernel's event queue overflows, every target is
+// loaded after the delay, since any of them may have changed unseen.
+func TestOverflow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := Config{Targets: []Target{File("/d/f"), {Dir: "/e"}}, Delay: time.Second}
+		errs := make(chan error)
+		loads := make(chan []bool, 4)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go cfg.loop(ctx, nil, errs, slog.New(slog.DiscardHandler), func(changed []bool) {
+			loads <- slices.Clone(changed)
+		})
+		errs <- fmt.Errorf("reading events: %w", fsnotify.ErrEventOverflow)
+		errs <- errors.New("some other error") // logged only
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if len(loads) != 1 {
+			t.Fatalf("%d loads after an overflow, want 1", len(loads))
+		}
+		if c := <-loads; !c[0] || !c[1] {
+			t.Errorf("load after an overflow: changed %v, want every target", c)
+		}
+	})
 }
 
 // fakeRun runs the loop in a synctest bubble, sends a change to the
