@@ -135,7 +135,6 @@ func BenchmarkProgram(b *testing.B) {
 		prog = append(prog, run(b, objs.Ingress, p))
 		harness = append(harness, run(b, base, p))
 	}
-	b.StopTimer()
 	m, h := median(prog), median(harness)
 	b.ReportMetric(m, "ns/packet")
 	b.ReportMetric(h, "baseline-ns/packet")

@@ -605,12 +605,10 @@ func readVarint(s string, i int, slow func(string, int) (uint64, int)) (uint64, 
 
 // fixed64 reads a fixed-size 64-bit value.
 func fixed64(s string, i int) (uint64, int) {
-	if i < 0 || len(s)-i < 8 {
+	if len(s)-i < 8 {
 		return 0, -1
 	}
-	b := s[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56, i + 8
+	return le64(s[i:]), i + 8
 }
 
 // appendStr appends a length-delimited value to l, the value of a
@@ -659,13 +657,11 @@ func uvarint(s string, i int) (v uint64, j int) {
 	return 0, varintOverflow
 }
 
-// field is a field that readAny has read: its tag, and its value as a
-// varint in v or as the bytes s[vs:ve] of a length-delimited or fixed-size
-// value (for a varint, s[vs:ve] is its encoding). The next field starts at
-// ve.
+// field is a field that readAny has read: its tag, and where its value
+// is, s[vs:ve] (for a varint, its encoding; for a length-delimited value,
+// the bytes after the length). The next field starts at ve.
 type field struct {
 	t      uint64
-	v      uint64
 	vs, ve int
 }
 
@@ -681,11 +677,11 @@ func (d *decoder) readAny(m *message, s string, i int) field {
 	}
 	switch t & 7 {
 	case wtVarint:
-		v, k := uvarint(s, j)
+		_, k := uvarint(s, j)
 		if k < 0 {
 			return d.badValue(m, t, j, k)
 		}
-		return field{t: t, v: v, vs: j, ve: k}
+		return field{t: t, vs: j, ve: k}
 	case wtBytes:
 		n, k := uvarint(s, j)
 		if k < 0 {

@@ -11,9 +11,10 @@ import (
 	"net/netip"
 	"reflect"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeward/edgeward/internal/cputime"
 )
 
 func TestBinaryRoundTrip(t *testing.T) {
@@ -506,13 +507,8 @@ func benchCodec(b *testing.B, r *Record) {
 // cpuPerOp reports the process's CPU time per operation when the returned
 // function runs.
 func cpuPerOp(b *testing.B) func() {
-	cpu := func() int64 {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return ru.Utime.Nano() + ru.Stime.Nano()
-	}
-	start := cpu()
-	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
+	start := cputime.Now()
+	return func() { b.ReportMetric(float64(cputime.Now()-start)/float64(b.N), "cpu-ns/op") }
 }
 
 // TestBinaryRandom round-trips random records (see randomRecord): long

@@ -1020,16 +1020,8 @@ func requiredFields(s *Schema, a *celast.AST) []int {
 			}
 		}
 	}
-	var conj func(e celast.Expr)
-	conj = func(e celast.Expr) {
-		if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
-			for _, arg := range e.AsCall().Args() {
-				conj(arg)
-			}
-			return
-		}
-		strict(e)
+	for _, c := range conjuncts(a.Expr(), nil) {
+		strict(c)
 	}
-	conj(a.Expr())
 	return out
 }

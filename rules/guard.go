@@ -191,7 +191,6 @@ type suffixIndex struct {
 	f     *field
 	field int
 	sets  *lists.SuffixSets
-	lists []*List
 	rules []bitset // per list
 }
 
@@ -220,7 +219,6 @@ type guardIndex struct {
 	suffixes []suffixIndex
 	words    []slotWord
 	nslots   int
-	n        int
 	desc     map[int][]string // per rule: its conjuncts' guards, for Guards
 }
 
@@ -469,8 +467,7 @@ func (g *guardExtractor) score(as []atom) int {
 // buildIndex finds each rule's guarded conjuncts and indexes their guards
 // by slot.
 func buildIndex(set *Set) guardIndex {
-	n := len(set.rules)
-	ix := guardIndex{always: newBitset(n), n: n}
+	ix := guardIndex{always: newBitset(len(set.rules))}
 	g := &guardExtractor{s: set.schema, lists: map[string]*List{}}
 	for name, v := range set.listVals {
 		g.lists[name] = listArg(v)
@@ -696,7 +693,6 @@ func (ix *guardIndex) mergeSuffixes(s *Schema) {
 		var sets []*lists.Suffixes
 		for _, j := range js {
 			sets = append(sets, ix.preds[j].list.suffixes)
-			sx.lists = append(sx.lists, ix.preds[j].list)
 			sx.rules = append(sx.rules, ix.preds[j].rules)
 			drop[j] = true
 		}

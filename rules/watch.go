@@ -37,46 +37,53 @@ func (w *Watcher) paths() []string {
 	return append([]string{w.Dir}, w.Paths...)
 }
 
-// Run watches until ctx is done. With no user paths (only the built-in
-// pack) there is nothing to watch and it waits for ctx. Any visible file
-// in a watched directory counts, as does the directory itself (removed, it
-// makes the reload fail, which the metrics show), and of a ConfigMap
-// update the ..data swap that completes it.
+// Run watches until ctx is done (see Watch).
 func (w *Watcher) Run(ctx context.Context) error {
-	log := w.Logger
+	return Watch(ctx, w.paths(), w.Debounce, w.Logger, func() (*Set, error) {
+		err := w.Reload()
+		if w.reloaded != nil {
+			w.reloaded(err)
+		}
+		return w.Engine.Set(), err
+	})
+}
+
+// Watch calls reload after files in paths (rule files or directories)
+// change, until ctx is done, and logs what it returns: the rules loaded,
+// or each problem of a rejected set. With no paths (only the built-in
+// pack) there is nothing to watch and it waits for ctx. Any visible file
+// in a watched directory counts, as does the directory itself (removed,
+// it makes the reload fail, which the metrics show), and of a ConfigMap
+// update the ..data swap that completes it. debounce <= 0 is
+// DefaultDebounce; log may be nil.
+func Watch(ctx context.Context, paths []string, debounce time.Duration, log *slog.Logger, reload func() (*Set, error)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dirs := fswatch.Dirs(w.paths())
+	dirs := fswatch.Dirs(paths)
 	log = log.With("component", "rules", "dirs", dirs)
-	d := w.Debounce
-	if d <= 0 {
-		d = DefaultDebounce
+	if debounce <= 0 {
+		debounce = DefaultDebounce
 	}
-	cfg := fswatch.Config{Targets: dirs, Delay: d, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
-	if err := fswatch.Run(ctx, cfg, func([]bool) { w.reloadLogged(log) }); err != nil {
+	cfg := fswatch.Config{Targets: dirs, Delay: debounce, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
+	err := fswatch.Run(ctx, cfg, func([]bool) {
+		set, err := reload()
+		if err == nil {
+			log.Info("rules reloaded", "rules", len(set.Rules()))
+			return
+		}
+		if ds, ok := err.(Diagnostics); ok {
+			for _, d := range ds {
+				log.Error("rules reload rejected, keeping the running rules", "problem", d.String())
+			}
+			return
+		}
+		log.Error("rules reload rejected, keeping the running rules", "err", err)
+	})
+	if err != nil {
 		return fmt.Errorf("watching rules: %w", err)
 	}
 	return nil
-}
-
-// reloadLogged is Reload for Run, which has no caller to return to.
-func (w *Watcher) reloadLogged(log *slog.Logger) {
-	err := w.Reload()
-	if err != nil {
-		if ds, ok := err.(Diagnostics); ok {
-			for _, dg := range ds {
-				log.Error("rules reload rejected, keeping the running rules", "problem", dg.String())
-			}
-		} else {
-			log.Error("rules reload rejected, keeping the running rules", "err", err)
-		}
-	} else {
-		log.Info("rules reloaded", "rules", len(w.Engine.Set().Rules()))
-	}
-	if w.reloaded != nil {
-		w.reloaded(err)
-	}
 }
 
 // Reload validates the complete rule set (the built-in pack, Dir and

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -177,6 +176,8 @@ func testBrokenTemplates(t *testing.T, h *helm) {
 		{"misspelled variable", "sensor-daemonset.yaml", "name: EDGEWARD_METRICS_LISTEN", "name: EDGEWARD_METRIC_LISTEN", "sets EDGEWARD_METRIC_LISTEN, which is no variable of edgeward sensor"},
 		{"bad variable value", "sensor-daemonset.yaml", `"$(HOST_IP):%d"`, `"$(HOST_IP)/%d"`, `EDGEWARD_METRICS_LISTEN: metrics.listen: "10.1.2.3/9100" is not host:port`},
 		{"bad config value", "sensor-configmap.yaml", `"max_flows" $s.flow.maxFlows`, `"max_flows" 0`, "flow.max_flows: must be at least 1"},
+		{"misspelled pipeline config key", "pipeline-configmap.yaml", `"group_id" $p.groupId`, `"groupid" $p.groupId`, `unknown key "groupid" in kafka`},
+		{"bad pipeline config value", "pipeline-configmap.yaml", `"dlq_topic" $k.dlqTopic`, `"dlq_topic" $k.flowsTopic`, `kafka.dlq_topic: "edgeward.flows.v1" is also kafka.flows_topic`},
 		{"port name mismatch", "pipeline-service.yaml", "targetPort: metrics", "targetPort: metric", `targetPort "metric"`},
 		{"volume without mount", "pipeline-deployment.yaml", "- name: tmp\n              mountPath: /tmp", "- name: temp\n              mountPath: /tmp", `volume "temp"`},
 		{"capability added", "_helpers.tpl", `$caps = list "NET_RAW"`, `$caps = list "NET_RAW" "SYS_ADMIN"`, "capabilities"},
@@ -665,7 +666,7 @@ func (r *rendered) checkSensor(p *problems, o object, ds *appsv1.DaemonSet, tc c
 	if !slices.Equal(caps, tc.caps) {
 		p.add("%v: adds capabilities %v, want %v", o, caps, tc.caps)
 	}
-	cfg, err := loadSensorConfig(r, spec, c)
+	cfg, err := loadConfig[daemoncfg.Sensor](r, spec, c, "sensor")
 	if err != nil {
 		p.add("%v: %v", o, err)
 		return
@@ -708,13 +709,10 @@ func (r *rendered) checkPipeline(p *problems, o object, d *appsv1.Deployment) {
 	if sc := c.SecurityContext; sc != nil && sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
 		p.add("%v: the pipeline adds capabilities %v", o, sc.Capabilities.Add)
 	}
-	cfg, err := configFile[pipelineConfig](r, spec, c, "pipeline.yaml")
+	cfg, err := loadConfig[daemoncfg.Pipeline](r, spec, c, "pipeline")
 	if err != nil {
 		p.add("%v: %v", o, err)
 		return
-	}
-	if err := cfg.check(); err != nil {
-		p.add("%v: pipeline.yaml: %v", o, err)
 	}
 	checkEnvNames(p, o, c, "pipeline")
 	checkListen(p, o, c, cfg.Metrics.Listen)
@@ -756,38 +754,16 @@ func checkListen(p *problems, o object, c corev1.Container, listen string) {
 	}
 }
 
-// configFile finds the ConfigMap mounted for the container's --config
-// file and strictly decodes the file into T.
-func configFile[T any](r *rendered, spec corev1.PodSpec, c corev1.Container, name string) (*T, error) {
-	data, cm, err := configData(r, spec, c, name)
-	if err != nil {
-		return nil, err
-	}
-	js, err := yaml.YAMLToJSONStrict([]byte(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s in ConfigMap %s: %w", name, cm.Name, err)
-	}
-	var cfg T
-	strict, err := sigsjson.UnmarshalStrict(js, &cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s in ConfigMap %s: %w", name, cm.Name, err)
-	}
-	if len(strict) > 0 {
-		return nil, fmt.Errorf("%s in ConfigMap %s does not follow the configuration contract: %w", name, cm.Name, errors.Join(strict...))
-	}
-	return &cfg, nil
-}
-
-// loadSensorConfig loads the sensor container's configuration as
-// `edgeward sensor` does, with the daemon's own loader: the --config
-// file from its ConfigMap, then the container's EDGEWARD_* variables
-// (with $(VAR) references expanded as the kubelet would), then the
-// arguments after "sensor", validating every value. The files the
+// loadConfig loads a daemon container's configuration, T, as `edgeward
+// <daemon>` does, with the daemon's own loader: the --config file from
+// its ConfigMap, then the container's EDGEWARD_* variables (with $(VAR)
+// references expanded as the kubelet would), then the arguments after
+// the daemon's name, validating every key and value. The files the
 // configuration names exist only in the pod, so the loader's complaints
 // that they are missing are left to checkFile, which checks that they
 // are on the right volumes.
-func loadSensorConfig(r *rendered, spec corev1.PodSpec, c corev1.Container) (*daemoncfg.Sensor, error) {
-	data, cm, err := configData(r, spec, c, "sensor.yaml")
+func loadConfig[T any](r *rendered, spec corev1.PodSpec, c corev1.Container, daemon string) (*T, error) {
+	data, cm, err := configData(r, spec, c, daemon+".yaml")
 	if err != nil {
 		return nil, err
 	}
@@ -796,19 +772,19 @@ func loadSensorConfig(r *rendered, spec corev1.PodSpec, c corev1.Container) (*da
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "sensor.yaml")
+	file := filepath.Join(dir, daemon+".yaml")
 	if err := os.WriteFile(file, []byte(data), 0o644); err != nil {
 		return nil, err
 	}
 	args := slices.Clone(c.Args)
-	if len(args) == 0 || args[0] != "sensor" {
-		return nil, fmt.Errorf("container %s: args %v do not run edgeward sensor", c.Name, c.Args)
+	if len(args) == 0 || args[0] != daemon {
+		return nil, fmt.Errorf("container %s: args %v do not run edgeward %s", c.Name, c.Args, daemon)
 	}
 	args = args[1:]
 	args[slices.Index(args, "--config")+1] = file
 	env := podEnv(c)
-	var cfg daemoncfg.Sensor
-	l, err := config.New("sensor", &cfg)
+	var cfg T
+	l, err := config.New(daemon, &cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -821,11 +797,11 @@ func loadSensorConfig(r *rendered, spec corev1.PodSpec, c corev1.Container) (*da
 			err = nil
 		}
 		for i := range es {
-			es[i].Where = strings.ReplaceAll(es[i].Where, file, "sensor.yaml in ConfigMap "+cm.Name)
+			es[i].Where = strings.ReplaceAll(es[i].Where, file, daemon+".yaml in ConfigMap "+cm.Name)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("edgeward sensor refuses its configuration: %w", err)
+		return nil, fmt.Errorf("edgeward %s refuses its configuration: %w", daemon, err)
 	}
 	return &cfg, nil
 }
@@ -1012,106 +988,6 @@ func testRules(cm *corev1.ConfigMap, withBuiltin bool) error {
 	return errors.Join(errs...)
 }
 
-// pipelineConfig is the pipeline's configuration file as far as the chart
-// writes it (json tags: sigs.k8s.io/yaml decodes through JSON); the chart
-// must write no other key. The struct the daemon loads is in package
-// main (cmd/edgeward/pipeline.go), out of reach of this test;
-// TestPipelineConfigCopy checks this copy's keys against the pipeline's
-// section of docs/configuration.md, which is generated from that struct.
-// TODO: load with the daemon's struct, as the sensor's is, once it moves
-// to internal/daemoncfg.
-type (
-	pipelineConfig struct {
-		Kafka struct {
-			Brokers          []string   `json:"brokers"`
-			FlowsTopic       string     `json:"flows_topic"`
-			AlertsTopic      string     `json:"alerts_topic"`
-			DLQTopic         string     `json:"dlq_topic"`
-			RepartitionTopic string     `json:"repartition_topic"`
-			GroupID          string     `json:"group_id"`
-			TLS              tlsConfig  `json:"tls"`
-			SASL             saslConfig `json:"sasl"`
-		} `json:"kafka"`
-		Rules struct {
-			Builtin bool     `json:"builtin"`
-			Paths   []string `json:"paths"`
-		} `json:"rules"`
-		Enrich struct {
-			GeoIP string   `json:"geoip"`
-			ASN   string   `json:"asn"`
-			Anon  string   `json:"anon"`
-			Intel []string `json:"intel"`
-		} `json:"enrich"`
-		Metrics struct {
-			Listen string `json:"listen"`
-		} `json:"metrics"`
-	}
-	tlsConfig struct {
-		Enabled            bool   `json:"enabled"`
-		CAFile             string `json:"ca_file"`
-		CertFile           string `json:"cert_file"`
-		KeyFile            string `json:"key_file"`
-		InsecureSkipVerify bool   `json:"insecure_skip_verify"`
-	}
-	saslConfig struct {
-		Mechanism    string `json:"mechanism"`
-		Username     string `json:"username"`
-		PasswordFile string `json:"password_file"`
-	}
-)
-
-// check validates the values the pipeline's loader will validate, so the
-// chart cannot render a file the pipeline refuses.
-func (c *pipelineConfig) check() error {
-	var p problems
-	k := c.Kafka
-	checkKafka(&p, k.Brokers, k.TLS, k.SASL, k.FlowsTopic, k.AlertsTopic, k.DLQTopic)
-	if k.GroupID == "" {
-		p.add("kafka.group_id is empty")
-	}
-	if !c.Rules.Builtin && len(c.Rules.Paths) == 0 {
-		p.add("rules: no built-in pack and no paths: nothing to evaluate")
-	}
-	if _, _, err := net.SplitHostPort(c.Metrics.Listen); c.Metrics.Listen != "" && err != nil {
-		p.add("metrics.listen %q: want host:port", c.Metrics.Listen)
-	}
-	return errors.Join(p...)
-}
-
-func checkKafka(p *problems, brokers []string, tls tlsConfig, sasl saslConfig, topics ...string) {
-	if len(brokers) == 0 {
-		p.add("kafka.brokers is empty")
-	}
-	for i, b := range brokers {
-		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			p.add("kafka.brokers[%d] %q: want host:port", i, b)
-		}
-	}
-	for _, t := range topics {
-		if t == "" {
-			p.add("kafka: a topic is empty")
-		}
-	}
-	if !tls.Enabled && (tls.CAFile != "" || tls.CertFile != "" || tls.KeyFile != "") {
-		p.add("kafka.tls: files without enabled")
-	}
-	if (tls.CertFile == "") != (tls.KeyFile == "") {
-		p.add("kafka.tls: cert_file and key_file go together")
-	}
-	switch sasl.Mechanism {
-	case "":
-		if sasl.Username != "" || sasl.PasswordFile != "" {
-			p.add("kafka.sasl: credentials without a mechanism")
-		}
-	case "plain", "scram-sha-256", "scram-sha-512":
-		if sasl.Username == "" || sasl.PasswordFile == "" {
-			p.add("kafka.sasl: %s needs username and password_file", sasl.Mechanism)
-		}
-	default:
-		p.add("kafka.sasl.mechanism %q", sasl.Mechanism)
-	}
-}
-
 func isSubset(sub, set map[string]string) bool {
 	for k, v := range sub {
 		if w, ok := set[k]; !ok || w != v {
@@ -1133,73 +1009,34 @@ func mapsEqual(a, b map[string]int) bool {
 	return true
 }
 
-// configReference is docs/configuration.md, the configuration reference
-// generated from the daemons' configuration structs (a test in
-// cmd/edgeward keeps it current): for each daemon, its keys and their
-// variables.
-type configReference map[string]map[string]string // daemon -> key -> variable
-
-var referenceRow = regexp.MustCompile("^\\| `([^`]+)` \\| (?:`([^`]+)`)? \\|")
-
-func readConfigReference() (configReference, error) {
+// configVariables returns the EDGEWARD_* variables of a daemon, from
+// docs/configuration.md, the configuration reference generated from the
+// daemons' configuration structs (a test in cmd/edgeward keeps it
+// current).
+func configVariables(daemon string) (map[string]bool, error) {
 	src, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
 	if err != nil {
 		return nil, err
 	}
-	ref := configReference{}
-	var cur map[string]string
+	var vars map[string]bool
 	for _, line := range strings.Split(string(src), "\n") {
 		if name, ok := strings.CutPrefix(line, "## edgeward "); ok {
-			cur = map[string]string{}
-			ref[name] = cur
-		} else if m := referenceRow.FindStringSubmatch(line); m != nil && cur != nil {
-			cur[m[1]] = m[2]
+			if vars != nil {
+				break
+			}
+			if name == daemon {
+				vars = map[string]bool{}
+			}
+		} else if m := referenceRow.FindStringSubmatch(line); m != nil && vars != nil {
+			vars[m[1]] = true
 		}
 	}
-	return ref, nil
-}
-
-// configVariables returns the EDGEWARD_* variables of a daemon.
-func configVariables(daemon string) (map[string]bool, error) {
-	ref, err := readConfigReference()
-	if err != nil {
-		return nil, err
-	}
-	if ref[daemon] == nil {
+	if vars == nil {
 		return nil, fmt.Errorf("docs/configuration.md has no section for edgeward %s", daemon)
-	}
-	vars := map[string]bool{}
-	for _, v := range ref[daemon] {
-		vars[v] = true
 	}
 	return vars, nil
 }
 
-// TestPipelineConfigCopy checks that every key of this test's copy of the
-// pipeline's configuration is a key of the real one, so that a chart that
-// passes the strict decoding writes only keys the pipeline reads.
-func TestPipelineConfigCopy(t *testing.T) {
-	ref, err := readConfigReference()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := ref["pipeline"]
-	if keys == nil {
-		t.Skip("docs/configuration.md has no pipeline section yet")
-	}
-	var walk func(typ reflect.Type, prefix string)
-	walk = func(typ reflect.Type, prefix string) {
-		for i := range typ.NumField() {
-			f := typ.Field(i)
-			key := prefix + strings.Split(f.Tag.Get("json"), ",")[0]
-			if f.Type.Kind() == reflect.Struct {
-				walk(f.Type, key+".")
-				continue
-			}
-			if _, ok := keys[key]; !ok {
-				t.Errorf("pipelineConfig has %s, which edgeward pipeline does not read (docs/configuration.md)", key)
-			}
-		}
-	}
-	walk(reflect.TypeFor[pipelineConfig](), "")
-}
+// referenceRow is a key's row in docs/configuration.md: the key, then its
+// variable.
+var referenceRow = regexp.MustCompile("^\\| `[^`]+` \\| `([^`]+)` \\|")

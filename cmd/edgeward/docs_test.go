@@ -342,21 +342,22 @@ func metricGroups(t *testing.T) []metricGroup {
 	}
 	// Each partition's rule engines register these on a private registry;
 	// the consumer exports their counters summed (its collector describes
-	// nothing, the families depending on the rules loaded).
+	// nothing, the families depending on the rules loaded), and only them.
 	rules.NewMetrics(&eng)
+	engines := slices.DeleteFunc(describeMetrics(t, eng.cs), func(m metricInfo) bool { return m.typ != "counter" })
 
 	groups := []metricGroup{
 		{title: "edgeward sensor: capture and flows", metrics: describeMetrics(t, capture.cs)},
 		{title: "edgeward sensor: Kafka export and disk spool", metrics: describeMetrics(t, exp.cs)},
 		{title: "edgeward pipeline: consumer, rule set and alerts", metrics: describeMetrics(t, cons.cs)},
-		{title: "edgeward pipeline: rule engines (counters summed over the partitions' engines)", metrics: describeMetrics(t, eng.cs)},
+		{title: "edgeward pipeline: rule engines (counters summed over the partitions' engines)", metrics: engines},
 		{title: "edgeward pipeline: enrichment", metrics: describeMetrics(t, enr.cs)},
 	}
 	seen := map[string]bool{}
 	for i := range groups {
 		g := &groups[i]
 		g.metrics = slices.DeleteFunc(g.metrics, func(m metricInfo) bool {
-			dup := seen[m.name] || strings.HasPrefix(g.title, "edgeward pipeline: rule engines") && m.typ != "counter"
+			dup := seen[m.name]
 			seen[m.name] = true
 			return dup
 		})

@@ -26,6 +26,7 @@ import (
 	"github.com/edgeward/edgeward/internal/demo"
 	"github.com/edgeward/edgeward/internal/findingtest"
 	"github.com/edgeward/edgeward/internal/kafkatest"
+	"github.com/edgeward/edgeward/internal/syncbuf"
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/pipeline/consume"
 	"github.com/edgeward/edgeward/rules"
@@ -188,21 +189,20 @@ func (r *pipelineRig) waitMembers(n int, timeout time.Duration) {
 			}
 		}
 		if time.Now().After(deadline) {
-			r.r(fmt.Sprintf("the group did not settle with %d members in %v", n, timeout))
+			r.t.Fatalf("the group did not settle with %d members in %v", n, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (r *pipelineRig) r(msg string) { r.t.Helper(); r.t.Fatal(msg) }
-
 // startPipeline runs `edgeward pipeline` in this process until stop.
 func (r *pipelineRig) startPipeline(extra ...string) (stop func() string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var out, errOut bytes.Buffer
+	var out bytes.Buffer
+	var errOut syncbuf.Buffer // the pipeline's goroutines log to it
 	go func() {
-		done <- run(ctx, append(append([]string(nil), r.pipelineArgs...), extra...), &out, &syncWriter{w: &errOut})
+		done <- run(ctx, append(append([]string(nil), r.pipelineArgs...), extra...), &out, &errOut)
 	}()
 	stopped := false
 	var code int
@@ -263,21 +263,6 @@ func TestPipelineEndToEnd(t *testing.T) {
 	if recs := r.c.Records(r.dlq); len(recs) != 0 {
 		t.Errorf("%d dead letters", len(recs))
 	}
-}
-
-// syncWriter serialises writes from the pipeline's goroutines.
-type syncWriter struct {
-	mu chan struct{}
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	if s.mu == nil {
-		s.mu = make(chan struct{}, 1)
-	}
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.w.Write(p)
 }
 
 // helperArgsEnv passes the arguments of `edgeward pipeline` to
@@ -486,10 +471,9 @@ func TestPipelineSecretNotLogged(t *testing.T) {
 	t.Setenv("EDGEWARD_KAFKA_SASL_PASSWORD", "hunter2")
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	var e syncWriter
-	e.w = new(bytes.Buffer)
+	var e syncbuf.Buffer
 	code := run(ctx, []string{"pipeline", "--brokers", "127.0.0.1:1", "--metrics-listen", ""}, io.Discard, &e)
-	out := e.w.String()
+	out := e.String()
 	if code != 0 || strings.Contains(out, "hunter2") || !strings.Contains(out, "kafka.sasl.password=REDACTED") {
 		t.Errorf("code %d, stderr:\n%s", code, out)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -9,32 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/syncbuf"
 	"github.com/edgeward/edgeward/internal/synth"
 	"github.com/edgeward/edgeward/sensor"
 )
-
-// lockedBuffer is a bytes.Buffer a logger and a test may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestInventoryReload: the sensor commands serve the inventory from a
 // reloading store. Rewriting the file between two reads of a capture
@@ -71,7 +52,7 @@ func TestInventoryReload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	sf := sensorFlags{inv: invPath, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	cfg, err := sf.config()
 	if cfg == nil {

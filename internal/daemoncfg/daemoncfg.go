@@ -83,9 +83,15 @@ func (c *Sensor) Check(report func(key, msg string)) {
 	if c.Spool.MaxBytes < 1<<20 {
 		report("spool.max_bytes", "must be at least 1MiB")
 	}
-	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			report("metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen))
-		}
+	checkListen(c.Metrics.Listen, report)
+}
+
+// checkListen checks a daemon's metrics.listen: empty, or host:port.
+func checkListen(listen string, report func(key, msg string)) {
+	if listen == "" {
+		return
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		report("metrics.listen", fmt.Sprintf("%q is not host:port", listen))
 	}
 }

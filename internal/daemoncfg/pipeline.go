@@ -2,7 +2,6 @@ package daemoncfg
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/edgeward/edgeward/internal/kafkaconn"
@@ -76,9 +75,5 @@ func (c *Pipeline) Check(report func(key, msg string)) {
 	if !c.Rules.Builtin && len(c.Rules.Paths) == 0 {
 		report("rules", "no rules: builtin is false and paths is empty")
 	}
-	if c.Metrics.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
-			report("metrics.listen", fmt.Sprintf("%q is not host:port", c.Metrics.Listen))
-		}
-	}
+	checkListen(c.Metrics.Listen, report)
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,34 +11,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/edgeward/edgeward/flow"
+	"github.com/edgeward/edgeward/internal/syncbuf"
 	"github.com/edgeward/edgeward/pipeline/consume"
 	"github.com/edgeward/edgeward/sensor/export"
 )
-
-// syncBuffer is a bytes.Buffer safe for the broker's printer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestBroker starts the broker, checks the topics it creates, produces an
 // alert and a binary flow record and reads them back from -print.
 func TestBroker(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	addrc := make(chan string, 1)
 	done := make(chan int, 1)
 	go func() {
@@ -129,7 +110,7 @@ func TestBadFlags(t *testing.T) {
 		{"unknown flag", []string{"-brokers", "x"}, "flag provided but not defined"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			code := run(context.Background(), tc.args, &stdout, &stderr, nil)
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("code %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)

@@ -80,7 +80,7 @@ func Blackhole() Option { return func(o *options) { o.blackhole = true } }
 // Cluster is a running test cluster.
 type Cluster struct {
 	t      testing.TB
-	admin  *kgo.Client // GroupLag's client, made on first use
+	admin  *kgo.Client // groupLag's client, made on first use
 	opts   options
 	real   bool
 	suffix string // appended to topic names on a real cluster
@@ -414,10 +414,10 @@ func (c *Cluster) makeCerts() {
 	}
 }
 
-// GroupLag is the records of topic past group's committed offsets, or -1
+// groupLag is the records of topic past group's committed offsets, or -1
 // while that is not known yet: before the group has committed an offset
 // for every non-empty partition, or while its coordinator is loading.
-func (c *Cluster) GroupLag(group, topic string) int64 {
+func (c *Cluster) groupLag(group, topic string) int64 {
 	c.t.Helper()
 	ctx := context.Background()
 	if c.admin == nil {
@@ -426,7 +426,7 @@ func (c *Cluster) GroupLag(group, topic string) int64 {
 	cl := c.admin
 	ends, err := c.endOffsets(ctx, cl, topic)
 	if err != nil {
-		c.t.Fatalf("end offsets of %s: %v", topic, err)
+		c.t.Fatalf("kafkatest: end offsets of %s: %v", topic, err)
 	}
 	req := kmsg.NewPtrOffsetFetchRequest()
 	req.Group = group
@@ -438,7 +438,7 @@ func (c *Cluster) GroupLag(group, topic string) int64 {
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
-		c.t.Fatalf("committed offsets of %s: %v", group, err)
+		c.t.Fatalf("kafkatest: committed offsets of %s: %v", group, err)
 	}
 	if resp.ErrorCode != 0 {
 		return -1
@@ -474,7 +474,7 @@ func (c *Cluster) WaitCommitted(timeout time.Duration, pairs ...string) {
 	for {
 		done, lags := true, make([]int64, 0, len(pairs)/2)
 		for i := 0; i+1 < len(pairs); i += 2 {
-			l := c.GroupLag(pairs[i], pairs[i+1])
+			l := c.groupLag(pairs[i], pairs[i+1])
 			lags = append(lags, l)
 			done = done && l == 0
 		}
@@ -482,7 +482,7 @@ func (c *Cluster) WaitCommitted(timeout time.Duration, pairs ...string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("not committed after %v: lags %v of %v", timeout, lags, pairs)
+			c.t.Fatalf("kafkatest: not committed after %v: lags %v of %v", timeout, lags, pairs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

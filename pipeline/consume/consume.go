@@ -77,6 +77,9 @@ const (
 // DefaultReorderDelay is Config.ReorderDelay's default.
 const DefaultReorderDelay = 2 * time.Second
 
+// fetchBytes is the most one fetch of a partition returns.
+const fetchBytes = 1 << 20
+
 // Config configures a Consumer.
 type Config struct {
 	Brokers []string
@@ -97,9 +100,8 @@ type Config struct {
 
 	// Rules is the rule set, compiled against pipeline.Schema(); SetRules
 	// replaces it. Enrich may be nil.
-	Rules     *rules.Set
-	Enrich    pipeline.Enricher
-	MaxGroups int // per rule and engine, see rules.EngineConfig
+	Rules  *rules.Set
+	Enrich pipeline.Enricher
 
 	// Rebuild is how much history, by record time, a partition's new
 	// owner re-reads before the committed offset to rebuild rule state;
@@ -112,10 +114,8 @@ type Config struct {
 	// CommitInterval is how often acknowledged offsets are committed;
 	// default 1s.
 	CommitInterval time.Duration
-	// MaxWait bounds how long a fetch waits for records (default 250ms);
-	// FetchBytes is the most one fetch returns (default 1 MiB).
-	MaxWait    time.Duration
-	FetchBytes int
+	// MaxWait bounds how long a fetch waits for records; default 250ms.
+	MaxWait time.Duration
 	// Group membership: defaults 30s, 3s and 30s.
 	SessionTimeout, HeartbeatInterval, RebalanceTimeout time.Duration
 	// FlushTimeout bounds how long shutdown keeps trying to publish the
@@ -155,9 +155,6 @@ func (c *Config) defaults() error {
 	dur(&c.HeartbeatInterval, 3*time.Second)
 	dur(&c.RebalanceTimeout, 30*time.Second)
 	dur(&c.FlushTimeout, 30*time.Second)
-	if c.FetchBytes <= 0 {
-		c.FetchBytes = 1 << 20
-	}
 	if c.Dialer == nil {
 		c.Dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "edgeward-pipeline"}
 	}

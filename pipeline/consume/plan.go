@@ -73,14 +73,16 @@ func newPlan(set *rules.Set, repartition bool) *plan {
 		g.set = set.Subset(func(r *rules.Rule) bool { return groupOf[r.ID] == g })
 	}
 	p.router = set.Subset(func(r *rules.Rule) bool { return groupOf[r.ID] != nil })
-	index := func(g *keyGroup) int { return slices.Index(p.groups, g) }
 	for _, r := range p.router.Rules() {
-		if g := groupOf[r.ID]; g != nil {
-			p.routes[r] = append(p.routes[r], index(g))
+		g := groupOf[r.ID]
+		if g == nil {
+			continue // a local rule, there because a repartitioned one follows it
 		}
+		gi := slices.Index(p.groups, g)
+		p.routes[r] = append(p.routes[r], gi)
 		for _, dep := range p.router.Follows(r) {
-			if g := groupOf[r.ID]; g != nil && !slices.Contains(p.routes[dep], index(g)) {
-				p.routes[dep] = append(p.routes[dep], index(g))
+			if !slices.Contains(p.routes[dep], gi) {
+				p.routes[dep] = append(p.routes[dep], gi)
 			}
 		}
 	}

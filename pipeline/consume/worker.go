@@ -204,7 +204,7 @@ func (w *worker) reset() {
 func (w *worker) newPipeline(set *rules.Set) *pipeline.Pipeline {
 	reg := w.c.m.engines.registry()
 	w.regs = append(w.regs, reg)
-	p, err := pipeline.New(pipeline.Config{Rules: set, Enrich: w.c.cfg.Enrich, Logger: w.c.cfg.Logger, Registry: reg, MaxGroups: w.c.cfg.MaxGroups})
+	p, err := pipeline.New(pipeline.Config{Rules: set, Enrich: w.c.cfg.Enrich, Logger: w.c.cfg.Logger, Registry: reg})
 	if err != nil {
 		panic(err) // SetRules checked the schema
 	}
@@ -249,7 +249,7 @@ func (w *worker) fetch(ctx context.Context) error {
 	cfg := &w.c.cfg
 	res, err := w.c.client.Fetch(ctx, &kafka.FetchRequest{
 		Topic: w.s.topic, Partition: w.partition, Offset: w.next,
-		MinBytes: 1, MaxBytes: int64(cfg.FetchBytes), MaxWait: cfg.MaxWait,
+		MinBytes: 1, MaxBytes: fetchBytes, MaxWait: cfg.MaxWait,
 	})
 	if err != nil {
 		return err
@@ -335,17 +335,16 @@ func (w *worker) flow(off int64, headers []kafka.Header) {
 	}
 	w.n.evaluated++
 	w.local.Process(&w.rec, w.emit)
-	if w.matcher == nil {
-		return
+	if w.matcher == nil || w.replaying {
+		return // a replayed flow was forwarded by the partition's previous owner
 	}
 	clear(w.marked)
 	w.matcher.Match(w.local.Input(), w.mark)
 	for i, g := range w.plan.groups {
-		if !w.marked[i] || w.replaying {
-			continue
+		if w.marked[i] {
+			w.keyBuf = w.matcher.AppendKey(w.keyBuf[:0], g.fields...)
+			w.forward(off, headers, g)
 		}
-		w.keyBuf = w.matcher.AppendKey(w.keyBuf[:0], g.fields...)
-		w.forward(off, headers, g)
 	}
 }
 

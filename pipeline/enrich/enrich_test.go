@@ -1,7 +1,6 @@
 package enrich
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/geofixture"
+	"github.com/edgeward/edgeward/internal/syncbuf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -69,27 +69,9 @@ func withEgress(r *flow.Record, ip string) *flow.Record {
 	return r
 }
 
-// syncBuffer collects log output written by Run's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newEnricher(t testing.TB, cfg Config) (*Enricher, *syncBuffer) {
+func newEnricher(t testing.TB, cfg Config) (*Enricher, *syncbuf.Buffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	e, err := New(cfg)
 	if err != nil {
@@ -178,7 +160,7 @@ func TestNew(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			tc.cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			e, err := New(tc.cfg)
 			if tc.wantErr != "" {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Entry is one list value and where it was written.
@@ -136,10 +137,8 @@ func (s *Suffixes) Match(name string) bool {
 		return false
 	}
 	var buf [256]byte
-	if hasUpper(name) && len(name) <= len(buf) {
-		// Lowercase into a stack buffer; the map lookup with string(b)
-		// does not allocate.
-		return s.matchBytes(lower(buf[:0], name))
+	if hasUpper(name) {
+		name = lowered(&buf, name)
 	}
 	for {
 		if s.lens.has(len(name)) {
@@ -152,21 +151,6 @@ func (s *Suffixes) Match(name string) bool {
 			return false
 		}
 		name = name[i+1:]
-	}
-}
-
-func (s *Suffixes) matchBytes(b []byte) bool {
-	for {
-		if s.lens.has(len(b)) {
-			if _, ok := s.m[string(b)]; ok {
-				return true
-			}
-		}
-		i := bytes.IndexByte(b, '.')
-		if i < 0 {
-			return false
-		}
-		b = b[i+1:]
 	}
 }
 
@@ -197,12 +181,7 @@ func (ss *SuffixSets) Match(name string) uint64 {
 	}
 	var buf [256]byte
 	if hasUpper(name) {
-		// Lowercase into a stack buffer, as Suffixes.Match does.
-		b := buf[:0]
-		if len(name) > len(buf) {
-			b = make([]byte, 0, len(name))
-		}
-		return ss.matchBytes(lower(b, name))
+		name = lowered(&buf, name)
 	}
 	var mask uint64
 	for {
@@ -217,30 +196,23 @@ func (ss *SuffixSets) Match(name string) uint64 {
 	}
 }
 
-func (ss *SuffixSets) matchBytes(b []byte) uint64 {
-	var mask uint64
-	for {
-		if ss.lens.has(len(b)) {
-			mask |= ss.m[string(b)]
-		}
-		i := bytes.IndexByte(b, '.')
-		if i < 0 {
-			return mask
-		}
-		b = b[i+1:]
+// lowered returns name in lower case, as the suffix sets hold names. It
+// lowers name into buf (a longer one into a new buffer) and returns a
+// string that shares buf's bytes, so that the map lookups do not
+// allocate: the string must not outlive buf.
+func lowered(buf *[256]byte, name string) string {
+	b := buf[:0]
+	if len(name) > len(buf) {
+		b = make([]byte, 0, len(name))
 	}
-}
-
-// lower appends s in lower case to b.
-func lower(b []byte, s string) []byte {
-	for i := range len(s) {
-		c := s[i]
+	for i := range len(name) {
+		c := name[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		b = append(b, c)
 	}
-	return b
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // hasUpper reports whether s has an ASCII upper-case letter, eight bytes

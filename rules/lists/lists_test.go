@@ -62,6 +62,7 @@ func TestSuffixesMatch(t *testing.T) {
 		{long, true},
 		{"a." + long, true},
 		{long[1:], false},
+		{"A." + strings.ToUpper(long), true}, // too long to lower on the stack
 		{strings.Repeat("b.", 150) + "anydesk.com", true},
 		{strings.Repeat("b.", 150) + "anydesk.org", false},
 	} {
@@ -95,5 +96,20 @@ func TestHasUpper(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMatchNoAlloc: matching a name with capitals lowers it on the stack;
+// the suffix checks run for every name of every flow.
+func TestMatchNoAlloc(t *testing.T) {
+	s := suffixes(t, "anydesk.com")
+	ss := NewSuffixSets([]*Suffixes{s})
+	name := "Relay-7.AnyDesk.com"
+	if n := testing.AllocsPerRun(100, func() {
+		if !s.Match(name) || ss.Match(name) != 1 {
+			t.Fatal("no match")
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per match", n)
 	}
 }

@@ -186,10 +186,9 @@ func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
 	return c.hit(k, now.UnixNano())
 }
 
+// hit is called only for a server an answer named (answered, byServer),
+// so pairs is made.
 func (c *Cache) hit(k pairKey, now int64) (string, bool) {
-	if c.pairs == nil {
-		return "", false
-	}
 	e, ok := c.pairs.Get(k)
 	if !ok {
 		return "", false

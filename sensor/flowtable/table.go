@@ -144,12 +144,7 @@ func (t *Table) at(i int32) *entry { return &t.chunks[i>>chunkBits][i&(chunkSize
 // Update accounts one decoded packet (and the tunnel packets that carried
 // it) and closes flows whose time has come.
 func (t *Table) Update(p *decode.Packet) {
-	if p.TS > t.now {
-		t.now = p.TS
-		if t.now >= t.due {
-			t.expire()
-		}
-	}
+	t.Advance(p.TS)
 	for i := range p.NCarriers {
 		c := &p.Carriers[i]
 		cp := &t.carrierPkt

@@ -262,6 +262,11 @@ type state struct {
 	quic   quicmeta.Assembler
 }
 
+// serverUnexplained reports whether the server's first bytes are in no
+// protocol the parsers know; a SOCKS request from the client may yet
+// explain them as its reply.
+func (st *state) serverUnexplained() bool { return st.parser[1] == pNone && st.skip[1] == 0 }
+
 type udpKind uint8
 
 const (
@@ -359,15 +364,16 @@ func (in *Inspector) state(sl *slot) *state {
 		in.pool = in.pool[:n-1]
 	} else {
 		st = &state{}
+		// The parsers' Resets keep these shared caches.
+		st.server.Certs = in.certs
+		st.hello.Names = in.strs
+		st.quic.Hello.Names = in.strs
 	}
 	st.tcp[0].reset(in.cfg.MaxStream)
 	st.tcp[1].reset(in.cfg.MaxStream)
 	st.parser, st.done, st.skip, st.socks = [2]proto{}, [2]bool{}, [2]int{}, 0
 	st.hello.Reset()
 	st.server.Reset()
-	st.server.Certs = in.certs
-	st.hello.Names = in.strs
-	st.quic.Hello.Names = in.strs
 	st.quic.Reset()
 	in.active++
 	sl.st = st
@@ -444,10 +450,9 @@ func (in *Inspector) tcpPacket(sl *slot, d int, p *decode.Packet) bool {
 		st.done[d] = true
 	}
 	// The stream may borrow p.Payload. A finished direction's bytes are
-	// not parsed again, except a server's unrecognised first bytes, which
-	// a SOCKS request from the client may yet explain.
+	// not parsed again, except a server's unexplained first bytes.
 	if s.borrowed {
-		if st.done[d] && !(d == 1 && st.parser[1] == pNone && st.skip[1] == 0) {
+		if st.done[d] && !(d == 1 && st.serverUnexplained()) {
 			s.forget()
 		} else {
 			s.settle()
@@ -479,7 +484,7 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			}
 			st.socks, st.skip[0], st.parser[0] = v, n, pUnknown
 			sl.res.socks = &flow.SOCKS{Version: v, Target: target}
-			if st.parser[1] == pNone && st.skip[1] == 0 { // the reply came first: measure it now
+			if st.serverUnexplained() { // the reply came first: measure it now
 				st.parser[1] = pSOCKS
 				st.done[1] = in.parseTCP(sl, 1, p)
 			}

@@ -1,35 +1,17 @@
 package inventory
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeward/edgeward/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer a logger and a test may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStoreReportsSkipped: NewStore returns the devices it skipped, with
 // file:line, to its caller and logs nothing; Run logs those of each
@@ -39,7 +21,7 @@ func TestStoreReportsSkipped(t *testing.T) {
 	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\nB,not-a-mac\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s, err := NewStore(Config{Path: path, Debounce: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	var es Errors
 	if s == nil || !errors.As(err, &es) || len(es) != 1 || !strings.Contains(err.Error(), "inv.csv:3:") {
