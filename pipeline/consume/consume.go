@@ -36,6 +36,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	_ "github.com/edgeward/edgeward/internal/kafkalz4" // cheaper lz4 writes for the alert and internal topics
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
 )

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	_ "github.com/edgeward/edgeward/internal/kafkalz4" // cheaper lz4 writes for every producer
 	"github.com/segmentio/kafka-go"
 )
 
