@@ -203,7 +203,11 @@ func (e *Engine) match(r *Rule) bool {
 	if r.prg == nil {
 		return false
 	}
-	if !matchNative(r.native, e.act.in) {
+	switch matchNative(r.native, e.act.in) {
+	case triFalse:
+		return false
+	case triErr:
+		e.nativeError(r)
 		return false
 	}
 	if r.cel {
@@ -227,6 +231,26 @@ func (e *Engine) match(r *Rule) bool {
 		}
 	}
 	return true
+}
+
+// nativeError counts an evaluation error for a rule whose native checks
+// failed with one (none false) where CEL would count it: when the rule's
+// required fields are present (else CEL is not run) and, if some of the
+// condition is left to CEL, when CEL's result is an error too (another
+// conjunct false makes it false). Errors are rare, so CEL's cost is paid
+// only here.
+func (e *Engine) nativeError(r *Rule) {
+	for _, f := range r.required {
+		if _, ok := e.act.field(f); !ok {
+			return
+		}
+	}
+	if r.cel {
+		if _, _, err := r.prg.Eval(&e.act); err == nil {
+			return
+		}
+	}
+	e.states[r.idx].errors.Inc()
 }
 
 func (e *Engine) excepted(ex *exception) bool {

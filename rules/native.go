@@ -76,14 +76,19 @@ func compileNative(s *Schema, a *celast.AST, lists map[string]*List, zones *zone
 	return checks, rest
 }
 
-// matchNative reports whether every check is true.
-func matchNative(checks []check, in *Input) bool {
+// matchNative is the conjunction of the checks as CEL's && computes it:
+// false if one is false, else an error if one is, else true.
+func matchNative(checks []check, in *Input) tri {
+	r := triTrue
 	for _, c := range checks {
-		if c(in) != triTrue {
-			return false
+		switch c(in) {
+		case triFalse:
+			return triFalse
+		case triErr:
+			r = triErr
 		}
 	}
-	return true
+	return r
 }
 
 func (c *nativeCompiler) field(e celast.Expr) (*field, bool) {

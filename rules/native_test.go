@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/common/types"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edgeward/edgeward/flow"
 )
@@ -100,6 +101,7 @@ func TestNativeMatchesCEL(t *testing.T) {
 	}
 	doubles := []float64{0, 0.5, 2, 240, 300.5, -1, math.NaN(), math.Inf(1), math.Inf(-1), 1 << 63, 64500, 64502, 1e19, -1e19}
 	e := NewEngine(set, EngineConfig{})
+	nerr := make([]int, len(exprs))
 	for n := range 5000 {
 		rec := &flow.Record{
 			Proto: "tcp", Direction: pick("", "outbound", "internal"), App: pick("", "", "anydesk", "zoom", "astrill", "ssh"),
@@ -141,11 +143,31 @@ func TestNativeMatchesCEL(t *testing.T) {
 		}
 		e.act.reset(in)
 		for _, r := range set.rules {
-			out, _, _ := r.prg.Eval(&e.act)
+			out, _, err := r.prg.Eval(&e.act)
 			want := out == types.True
+			// The CEL-only engine counted an error when the required
+			// fields were present and CEL failed.
+			wantErr := err != nil
+			for _, f := range r.required {
+				if _, ok := e.act.field(f); !ok {
+					wantErr = false
+				}
+			}
+			errs := testutil.ToFloat64(e.states[r.idx].errors)
 			if got := e.match(r); got != want {
 				t.Fatalf("flow %d, %s: engine %v, CEL %v (%v)\n%+v", n, exprs[r.idx], got, want, out, rec)
 			}
+			if counted := testutil.ToFloat64(e.states[r.idx].errors) - errs; counted != map[bool]float64{true: 1}[wantErr] {
+				t.Fatalf("flow %d, %s: engine counted %v errors, CEL %v (%v)\n%+v", n, exprs[r.idx], counted, wantErr, err, rec)
+			}
+			if wantErr {
+				nerr[r.idx]++
+			}
+		}
+	}
+	for i, m := range exprs {
+		if nerr[i] == 0 && strings.Contains(m, "dst.anon.vpn ||") {
+			t.Errorf("%s: no flow made an error; the test does not cover counting them", m)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -233,15 +232,7 @@ func TestStoreReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runStore(t, s)
 	time.Sleep(50 * time.Millisecond) // let the watcher start
 
 	waitFor := func(what string, cond func() bool) {

@@ -130,10 +130,12 @@ func (s *Store) report(err error) {
 
 // Run reloads the file, after Debounce of quiet, whenever it changes
 // (including a rename over it and a ConfigMap update), until ctx is done.
+// It also reloads once when the watch starts, so that a change made
+// between NewStore and Run is not missed (an unchanged file costs a read).
 // A file that fails to load leaves the previous inventory in use; the
 // failure is logged, not returned.
 func (s *Store) Run(ctx context.Context) error {
-	cfg := fswatch.Config{Targets: []fswatch.Target{fswatch.File(s.cfg.Path)}, Delay: s.cfg.Debounce, IgnoreChmod: true, Logger: s.log}
+	cfg := fswatch.Config{Targets: []fswatch.Target{fswatch.File(s.cfg.Path)}, Delay: s.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, Logger: s.log}
 	err := fswatch.Run(ctx, cfg, func([]bool) {
 		if err := s.reload(); err != nil {
 			s.log.Warn("inventory reload failed; keeping the previous inventory", "error", err)

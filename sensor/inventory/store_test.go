@@ -34,15 +34,7 @@ func TestStoreReportsSkipped(t *testing.T) {
 		t.Errorf("NewStore logged what it returned:\n%s", logs.String())
 	}
 
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runStore(t, s)
 	time.Sleep(50 * time.Millisecond) // let the watcher start
 	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\nC,dc:a6:32:00:00:03\nD,dc:a6:32:00:00:1\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -58,4 +50,41 @@ func TestStoreReportsSkipped(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "skipped inventory device") || !strings.Contains(l, "inv.csv:4:") {
 		t.Errorf("reload did not log the skipped device at inv.csv:4:\n%s", l)
 	}
+}
+
+// TestStoreLoadsAtStart: a change made between NewStore and Run is loaded
+// when Run starts watching, without waiting for another change.
+func TestStoreLoadsAtStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "inv.csv")
+	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewStore(Config{Path: path, Debounce: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("id,macs\nA,dc:a6:32:00:00:01\nB,dc:a6:32:00:00:02\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runStore(t, s)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.ByID("B") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the change made before Run was not loaded when the watch started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// runStore runs s until the test ends, failing it if Run returns an error.
+func runStore(t *testing.T, s *Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
 }
