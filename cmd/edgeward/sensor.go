@@ -88,7 +88,11 @@ Flags:
 		return exp.Ready()
 	}, log)
 	if err != nil {
-		exp.Close(context.Background())
+		// Kafka may be unreachable: bound the wait like a shutdown does;
+		// what it does not take stays in the spool.
+		fctx, cancel := context.WithTimeout(context.Background(), c.Kafka.FlushTimeout)
+		exp.Close(fctx)
+		cancel()
 		fmt.Fprintf(stderr, "edgeward sensor: metrics: %v\n", err)
 		return 1
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/kafkatest"
@@ -180,5 +182,40 @@ func TestConfigurationDoc(t *testing.T) {
 	want, _ := os.ReadFile(path)
 	if got != string(want) {
 		t.Errorf("%s is stale: run go test ./cmd/edgeward -run ConfigurationDoc -update", path)
+	}
+}
+
+// TestSensorMetricsListenFailsWithSpool: when the metrics address cannot
+// be bound, the sensor exits with an error, also when Kafka is unreachable
+// and the spool holds records from a previous run (they stay there).
+func TestSensorMetricsListenFailsWithSpool(t *testing.T) {
+	dir := t.TempDir()
+	pcap, spoolDir := filepath.Join(dir, "s.pcap"), filepath.Join(dir, "spool")
+	runCmd("synth", "-o", pcap, "-flows", "5")
+	t.Setenv("EDGEWARD_KAFKA_FLUSH_TIMEOUT", "300ms")
+	if code, _, e := runCmd("sensor", "-r", pcap, "--brokers", "127.0.0.1:1", "--spool-dir", spoolDir, "--metrics-listen", ""); code != 0 || strings.Contains(e, " 0 left in the spool") {
+		t.Fatalf("first run: code %d, stderr:\n%s", code, e)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, _, e := runCmd("sensor", "-r", pcap, "--brokers", "127.0.0.1:1", "--spool-dir", spoolDir, "--metrics-listen", busy.Addr().String())
+		done <- result{code, e}
+	}()
+	select {
+	case r := <-done:
+		if r.code != 1 || !strings.Contains(r.stderr, "metrics") {
+			t.Errorf("code %d, stderr:\n%s", r.code, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sensor did not exit 10 s after failing to serve metrics: the exporter's Close waits for Kafka without a deadline")
 	}
 }

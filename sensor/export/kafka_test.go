@@ -332,3 +332,63 @@ func waitExported(b *testing.B, e *Exporter, n uint64) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFullBatchFitsBrokerLimit: with compression none, a full batch
+// (BatchBytes, 1 MiB by default) on one partition is larger than the
+// broker's default message.max.bytes (1,048,588 bytes for a partition's
+// record batch). Kafka refuses the batch as a whole; its records are good
+// and must arrive, not be dropped as rejected.
+func TestFullBatchFitsBrokerLimit(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic(DefaultTopic, 1))
+	topic := c.Topic(DefaultTopic)
+	e, err := New(Config{Brokers: c.Addrs(), Topic: topic, Compression: "none", BatchRecords: 100000, Linger: time.Hour,
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Spool: spool.Options{Dir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000
+	for i := range n {
+		e.Export(rec(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.Stats(); st.Exported != n {
+		t.Errorf("stats %+v: %d of %d records exported", st, st.Exported, n)
+	}
+	checkTopic(t, c, topic, n)
+}
+
+// TestOneRecordTooLarge: a record above the broker's limit by itself is
+// dropped and counted; the records around it on its partition arrive.
+func TestOneRecordTooLarge(t *testing.T) {
+	c := kafkatest.Start(t, kafkatest.Topic(DefaultTopic, 1))
+	topic := c.Topic(DefaultTopic)
+	reg := prometheus.NewRegistry()
+	e, err := New(Config{Brokers: c.Addrs(), Topic: topic, Compression: "none", BatchRecords: 100, Linger: time.Hour,
+		RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, Spool: spool.Options{Dir: t.TempDir()}, Metrics: NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n, big = 300, 150
+	for i := range n {
+		r := rec(i)
+		if i == big {
+			r.TLS.SNI = strings.Repeat("x", 2<<20)
+		}
+		e.Export(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := gather(t, reg, "edgeward_export_rejected_records_total"); got != 1 {
+		t.Errorf("rejected %v records, want 1", got)
+	}
+	if got := len(c.Records(topic)); got != n-1 {
+		t.Errorf("topic holds %d records, want %d", got, n-1)
+	}
+}

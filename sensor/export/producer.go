@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ type producer struct {
 	refreshed time.Time
 	byPart    [][]int32
 	readers   []recordReader
-	errs      []error
+	errs      []error // by message
 }
 
 // metadataTTL is how long the partition count is trusted; a failed write
@@ -88,7 +89,6 @@ func (p *producer) WriteMessages(ctx context.Context, msgs ...kafka.Message) err
 	for len(p.byPart) < n {
 		p.byPart = append(p.byPart, nil)
 		p.readers = append(p.readers, recordReader{})
-		p.errs = append(p.errs, nil)
 	}
 	for i := range n {
 		p.byPart[i] = p.byPart[i][:0]
@@ -97,43 +97,61 @@ func (p *producer) WriteMessages(ctx context.Context, msgs ...kafka.Message) err
 		part := p.bal.Balance(msgs[i], p.parts...)
 		p.byPart[part] = append(p.byPart[part], int32(i))
 	}
+	p.errs = slices.Grow(p.errs[:0], len(msgs))[:len(msgs)]
+	clear(p.errs)
 	var wg sync.WaitGroup
 	for part := range n {
-		p.errs[part] = nil
 		if len(p.byPart[part]) == 0 {
 			continue
 		}
-		r := &p.readers[part]
-		r.msgs, r.idx, r.next = msgs, p.byPart[part], 0
-		wg.Go(func() {
-			res, err := p.client.Produce(ctx, &kafka.ProduceRequest{
-				Topic: p.topic, Partition: part, RequiredAcks: kafka.RequireAll, Compression: p.comp, Records: r,
-			})
-			if err == nil && res != nil && res.Error != nil {
-				err = res.Error
-			}
-			p.errs[part] = err
-		})
+		wg.Go(func() { p.produce(ctx, part, msgs, p.byPart[part]) })
 	}
 	wg.Wait()
-	var we kafka.WriteErrors
-	for part := range n {
-		err := p.errs[part]
-		if err == nil {
-			continue
-		}
-		if we == nil {
-			we = make(kafka.WriteErrors, len(msgs))
-			p.parts = nil // leaders or partitions may have moved
-		}
-		for _, i := range p.byPart[part] {
-			we[i] = fmt.Errorf("partition %d: %w", part, err)
-		}
+	if !slices.ContainsFunc(p.errs, func(err error) bool { return err != nil }) {
+		return nil
 	}
-	if we != nil {
-		return we
+	p.parts = nil // leaders or partitions may have moved
+	return kafka.WriteErrors(slices.Clone(p.errs))
+}
+
+// produce writes the messages idx of msgs, in order, to part and sets the
+// error of each one Kafka did not take. It returns the error that stopped
+// it, nil if every message was taken or refused for good. Kafka refuses
+// a partition's record batch as a whole: one that is refused for good
+// (above the broker's message.max.bytes, or holding an invalid record) is
+// split in halves, sent one after the other, so that only the messages
+// Kafka refuses by themselves are lost.
+func (p *producer) produce(ctx context.Context, part int, msgs []kafka.Message, idx []int32) error {
+	r := &p.readers[part]
+	r.msgs, r.idx, r.next = msgs, idx, 0
+	res, err := p.client.Produce(ctx, &kafka.ProduceRequest{
+		Topic: p.topic, Partition: part, RequiredAcks: kafka.RequireAll, Compression: p.comp, Records: r,
+	})
+	if err == nil && res != nil && res.Error != nil {
+		err = res.Error
 	}
-	return nil
+	switch {
+	case err == nil:
+		return nil
+	case permanent(err) && len(idx) > 1:
+		h := len(idx) / 2
+		if err := p.produce(ctx, part, msgs, idx[:h]); err != nil {
+			p.fail(part, idx[h:], err) // not sent: they would pass the failed ones
+			return err
+		}
+		return p.produce(ctx, part, msgs, idx[h:])
+	}
+	p.fail(part, idx, err)
+	if permanent(err) {
+		return nil
+	}
+	return err
+}
+
+func (p *producer) fail(part int, idx []int32, err error) {
+	for _, i := range idx {
+		p.errs[i] = fmt.Errorf("partition %d: %w", part, err)
+	}
 }
 
 // Close implements Writer.

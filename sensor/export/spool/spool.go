@@ -85,6 +85,7 @@ type Spool struct {
 
 	mu      sync.Mutex
 	segs    []*segment // oldest first; the last one is written to
+	nextSeq uint64     // of the next segment Append starts
 	w       *os.File   // the last segment, when open for writing
 	dirty   bool       // written since the last fsync
 	total   int64
@@ -128,6 +129,16 @@ func Open(opts Options) (*Spool, error) {
 	}
 	slices.SortFunc(s.segs, func(a, b *segment) int { return cmpSeq(a.seq, b.seq) })
 	cursor := s.readCursor()
+	// Sequence numbers are never reused, not even those of segments gone
+	// before this Open that the cursor still names: a Mark or a cursor
+	// entry for an old segment must not apply to a new one.
+	s.nextSeq = firstSeq
+	for seq := range cursor {
+		s.nextSeq = max(s.nextSeq, seq+1)
+	}
+	if len(s.segs) > 0 {
+		s.nextSeq = max(s.nextSeq, s.segs[len(s.segs)-1].seq+1)
+	}
 	for _, g := range s.segs {
 		g.readOff = max(cursor[g.seq], int64(len(magic)))
 		if err := s.check(g); err != nil {
@@ -210,13 +221,14 @@ func (s *Spool) check(g *segment) error {
 }
 
 // validFrame returns the length of the frame at the start of b, if whole
-// and intact.
+// and intact. Records are never empty, so that zeros (a tail whose data a
+// power loss did not write) are damage: their CRC matches an empty record.
 func validFrame(b []byte) (int64, bool) {
 	if len(b) < frameHead {
 		return 0, false
 	}
 	n := binary.LittleEndian.Uint32(b)
-	if n > MaxRecord || int64(len(b)-frameHead) < int64(n) {
+	if n == 0 || n > MaxRecord || int64(len(b)-frameHead) < int64(n) {
 		return 0, false
 	}
 	rec := b[frameHead : frameHead+int(n)]
@@ -234,6 +246,10 @@ func (s *Spool) records() int64 {
 	return n
 }
 
+// ErrEmpty is returned for an empty record, which the spool cannot tell
+// from damage.
+var ErrEmpty = errors.New("spool: empty record")
+
 // Append adds records at the end, in order. When the spool would exceed
 // its cap, the oldest segments are dropped first.
 func (s *Spool) Append(recs ...[]byte) error {
@@ -242,7 +258,10 @@ func (s *Spool) Append(recs ...[]byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	return s.append(s.makeRoom(recs))
+	if slices.ContainsFunc(recs, func(r []byte) bool { return len(r) == 0 }) {
+		return ErrEmpty
+	}
+	return s.append(s.makeRoom(recs, false))
 }
 
 func (s *Spool) append(recs [][]byte) error {
@@ -275,7 +294,10 @@ func (s *Spool) Prepend(recs ...[]byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	recs = s.makeRoom(recs)
+	if slices.ContainsFunc(recs, func(r []byte) bool { return len(r) == 0 }) {
+		return ErrEmpty
+	}
+	recs = s.makeRoom(recs, true)
 	if len(s.segs) == 0 || len(recs) == 0 {
 		return s.append(recs)
 	}
@@ -317,24 +339,34 @@ func (s *Spool) frames(b []byte, recs [][]byte) []byte {
 
 // makeRoom drops the oldest segments until recs fit under the cap, and
 // returns the records to write: a batch larger than the cap by itself
-// loses its oldest records.
-func (s *Spool) makeRoom(recs [][]byte) [][]byte {
+// loses its oldest records. Records to prepend are older than every
+// spooled one, so they are the first to go.
+func (s *Spool) makeRoom(recs [][]byte, prepend bool) [][]byte {
 	var need int64
 	for i, r := range recs {
 		if len(r) > MaxRecord {
 			s.stats.Dropped++
 			s.log.Warn("spool: record too large, dropped", "bytes", len(r))
 			recs = slices.Delete(slices.Clone(recs), i, i+1)
-			return s.makeRoom(recs)
+			return s.makeRoom(recs, prepend)
 		}
 		need += frameHead + int64(len(r))
 	}
-	for len(recs) > 0 && need+int64(len(magic)) > s.opts.MaxBytes {
+	room := s.opts.MaxBytes
+	if prepend {
+		room -= s.total
+	}
+	dropped := 0
+	for len(recs) > 0 && need+int64(len(magic)) > room {
 		need -= frameHead + int64(len(recs[0]))
 		recs = recs[1:]
-		s.stats.Dropped++
+		dropped++
 	}
-	for len(s.segs) > 0 && s.total+need+int64(len(magic)) > s.opts.MaxBytes {
+	if dropped > 0 {
+		s.stats.Dropped += uint64(dropped)
+		s.log.Warn("spool full: dropped the oldest records", "records", dropped, "max_bytes", s.opts.MaxBytes)
+	}
+	for len(recs) > 0 && len(s.segs) > 0 && s.total+need+int64(len(magic)) > s.opts.MaxBytes {
 		g := s.segs[0]
 		s.stats.Dropped += uint64(g.records)
 		s.log.Warn("spool full: dropped its oldest records", "records", g.records, "bytes", g.size, "max_bytes", s.opts.MaxBytes)
@@ -381,10 +413,7 @@ func (s *Spool) tail(n int64) (*segment, error) {
 		}
 	}
 	s.closeWriter()
-	seq := uint64(firstSeq)
-	if len(s.segs) > 0 {
-		seq = s.segs[len(s.segs)-1].seq + 1
-	}
+	seq := s.nextSeq
 	p := s.path(seq)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o640)
 	if err != nil {
@@ -396,6 +425,7 @@ func (s *Spool) tail(n int64) (*segment, error) {
 		return nil, fmt.Errorf("spool: writing %s: %w", p, err)
 	}
 	s.w = f
+	s.nextSeq++
 	g := &segment{seq: seq, size: int64(len(magic)), readOff: int64(len(magic))}
 	s.segs = append(s.segs, g)
 	s.total += g.size
@@ -460,6 +490,10 @@ func (s *Spool) peek(g *segment, dst [][]byte, max, maxBytes int) ([][]byte, Mar
 			}
 		}
 		n := int64(binary.LittleEndian.Uint32(s.readBuf[off:]))
+		if n == 0 || m.end+frameHead+n > g.size {
+			s.damaged(g, m)
+			break
+		}
 		if len(dst) > 0 && off+frameHead+n > int64(maxBytes) {
 			break
 		}
@@ -470,11 +504,7 @@ func (s *Spool) peek(g *segment, dst [][]byte, max, maxBytes int) ([][]byte, Mar
 		}
 		rec := s.readBuf[off+frameHead : off+frameHead+n]
 		if crc32.Checksum(rec, crcTable) != binary.LittleEndian.Uint32(s.readBuf[off+4:]) {
-			// The segment changed under us (disk error): drop the rest of it.
-			s.stats.Torn++
-			s.log.Warn("spool: damaged record while reading, skipping the rest of its segment", "file", p, "offset", m.end)
-			s.total -= g.size - m.end
-			g.records, g.size = 0, m.end
+			s.damaged(g, m)
 			break
 		}
 		dst = append(dst, rec)
@@ -482,6 +512,21 @@ func (s *Spool) peek(g *segment, dst [][]byte, max, maxBytes int) ([][]byte, Mar
 		m.n++
 	}
 	return dst, m, nil
+}
+
+// damaged drops the rest of g after the records of m, at a record found
+// damaged while reading (the segment changed under the spool: a disk
+// error), so that it does not block the records behind it.
+func (s *Spool) damaged(g *segment, m Mark) {
+	s.stats.Torn++
+	s.log.Warn("spool: damaged record while reading, skipping the rest of its segment",
+		"file", s.path(g.seq), "offset", m.end, "bytes_skipped", g.size-m.end)
+	s.total -= g.size - m.end
+	g.records, g.size = m.n, m.end // m's records wait for their Commit
+	if g == s.segs[len(s.segs)-1] {
+		// Appends would land after the damage, past g.size.
+		s.closeWriter()
+	}
 }
 
 // fill reads the segment from readOff so that readBuf holds at least need

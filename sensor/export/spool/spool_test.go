@@ -281,3 +281,121 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestStaleMarkAfterAllSegmentsDropped: a Mark from a Peek whose segment
+// the cap then dropped (with every other segment) must not commit the
+// records that took its place: they were never read.
+func TestStaleMarkAfterAllSegmentsDropped(t *testing.T) {
+	s := open(t, t.TempDir(), 300, 1<<20)
+	s.Append(recs(0, 5)...) // 5 x 21 bytes framed
+	_, m, _ := s.Peek(nil, 5, 1<<20)
+	// A batch that needs the whole cap drops the peeked segment.
+	if err := s.Append(recs(100, 12)...); err != nil {
+		t.Fatal(err)
+	}
+	held := s.Stats().Records
+	if err := s.Commit(m); err != nil {
+		t.Fatal(err)
+	}
+	got := drain(t, s, 100)
+	if int64(len(got)) != held || got[0] != "record-000101" && got[0] != "record-000100" {
+		t.Fatalf("after committing a stale mark: %d records %v, want the %d held after the drop", len(got), got, held)
+	}
+}
+
+// TestZeroFilledTailIsTorn: a power loss can leave a segment's tail as
+// zeros (the size was updated, the data was not). Zeros must be reported
+// as damage, not read as empty records.
+func TestZeroFilledTailIsTorn(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(Options{Dir: dir})
+	s.Append(recs(0, 3)...)
+	s.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segExt))
+	f, _ := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(make([]byte, 4096))
+	f.Close()
+
+	s = open(t, dir, 0, 0)
+	st := s.Stats()
+	if st.Torn != 1 || st.Records != 3 {
+		t.Errorf("stats %+v: want 3 records and the zeroed tail counted as torn", st)
+	}
+	if got := drain(t, s, 1000); !slices.Equal(got, names(recs(0, 3))) {
+		t.Errorf("got %d records %q", len(got), got)
+	}
+}
+
+// TestDamageWhileReadingKeepsCounts: a record found damaged by Peek (the
+// file changed under the spool) drops the rest of its segment; the
+// records Peek returned are still committed normally and the counts stay
+// right.
+func TestDamageWhileReadingKeepsCounts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20, 1<<20)
+	s.Append(recs(0, 5)...)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segExt))
+	f, _ := os.OpenFile(segs[0], os.O_WRONLY, 0)
+	f.WriteAt([]byte{'X'}, int64(len(magic))+3*21-1) // inside the third record
+	f.Close()
+	b, m, err := s.Peek(nil, 10, 1<<20)
+	if err != nil || len(b) != 2 {
+		t.Fatalf("peek: %d records, %v", len(b), err)
+	}
+	if err := s.Commit(m); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Records != 0 || st.Torn != 1 {
+		t.Errorf("after the damaged segment: %+v, want 0 records", st)
+	}
+	s.Append(recs(5, 2)...)
+	if got := drain(t, s, 10); !slices.Equal(got, names(recs(5, 2))) {
+		t.Errorf("records appended after the damage: %q", got)
+	}
+}
+
+// TestBadLengthWhileReadingDoesNotBlock: a record whose length field is
+// damaged (it runs past its segment's end) is skipped with the rest of its
+// segment like any damaged record, not reported by every Peek forever,
+// which would keep everything behind it in the spool.
+func TestBadLengthWhileReadingDoesNotBlock(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 1<<20, 200) // ~9 records per segment
+	s.Append(recs(0, 5)...)
+	s.Append(recs(5, 20)...) // in later segments
+	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segExt))
+	f, _ := os.OpenFile(segs[0], os.O_WRONLY, 0)
+	f.WriteAt([]byte{0xff, 0xff}, int64(len(magic))+2*21) // the third record's length
+	f.Close()
+	var got []string
+	for range 10 {
+		b, m, err := s.Peek(nil, 100, 1<<20)
+		if err != nil {
+			continue
+		}
+		if len(b) == 0 {
+			break
+		}
+		got = append(got, names(b)...)
+		s.Commit(m)
+	}
+	if want := append(names(recs(0, 2)), names(recs(5, 20))...); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestPrependAtCapDropsOldest: records prepended (a batch that failed
+// while newer ones were spooled) are the oldest; when the spool is at its
+// cap they are the ones to drop, not newer spooled records.
+func TestPrependAtCapDropsOldest(t *testing.T) {
+	s := open(t, t.TempDir(), 8+10*21, 1<<20) // room for 10 records
+	s.Append(recs(10, 10)...)
+	if err := s.Prepend(recs(0, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	got := drain(t, s, 100)
+	if want := names(recs(10, 10)); !slices.Equal(got, want) || st.Dropped != 5 {
+		t.Errorf("after prepending at the cap (%+v): %q, want the newest %q", st, got, want)
+	}
+}
