@@ -90,6 +90,7 @@ type aggregate struct {
 	window  time.Duration
 	field   int
 	gte     int
+	gt      bool // the condition was gt: gte is its value + 1
 	rules   []int
 	ordered bool
 }
@@ -702,7 +703,7 @@ func (ld *loader) rule(env *cel.Env, inline []*cel.InlineVariable, rd *ruleDef) 
 		r.exceptions = append(r.exceptions, ex)
 	}
 	if a := rd.aggregate; a != nil {
-		agg := &aggregate{typ: a.typ.v, window: a.window, gte: a.gte, ordered: a.ordered, field: -1}
+		agg := &aggregate{typ: a.typ.v, window: a.window, gte: a.gte, gt: a.gt, ordered: a.ordered, field: -1}
 		for _, g := range a.groupBy {
 			if i, good := fieldOf(g, "group_by"); good {
 				agg.groupBy = append(agg.groupBy, i)

@@ -225,12 +225,7 @@ func (e *Engine) match(r *Rule) bool {
 			return false
 		}
 	}
-	for i := range r.exceptions {
-		if e.excepted(&r.exceptions[i]) {
-			return false
-		}
-	}
-	return true
+	return !e.excepted(r)
 }
 
 // nativeError counts an evaluation error for a rule whose native checks
@@ -253,7 +248,17 @@ func (e *Engine) nativeError(r *Rule) {
 	e.states[r.idx].errors.Inc()
 }
 
-func (e *Engine) excepted(ex *exception) bool {
+// excepted reports whether one of the rule's exceptions covers the flow.
+func (e *Engine) excepted(r *Rule) bool {
+	for i := range r.exceptions {
+		if e.exceptedBy(&r.exceptions[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Engine) exceptedBy(ex *exception) bool {
 	for _, row := range ex.values {
 		all := true
 		for j, f := range ex.fields {

@@ -124,6 +124,7 @@ type aggregateDef struct {
 	windowPos pos
 	field     str
 	gte       int
+	gt        bool // gte came from gt: its value + 1
 	condPos   pos
 	condVal   []*ast.MappingValueNode // gte/gt, checked once the type is known
 	rules     []str
@@ -461,7 +462,7 @@ func (p *fileParser) expression(n ast.Node, what string) *expr {
 			return &expr{text: v.Value, pos: at}
 		}
 		// A plain scalar: its raw text (with line breaks) is the same CEL.
-		raw := strings.TrimLeft(tk.Origin, " \t")
+		raw := strings.TrimLeft(tk.Origin, " \t\r\n")
 		if raw == "" || strings.Contains(raw, "#") {
 			raw = v.Value
 		}
@@ -797,7 +798,8 @@ func (p *fileParser) aggregate(n ast.Node) *aggregateDef {
 			p.errf(c.Value, "%s must be an integer from 1 to %d", keyOf(c), limit)
 			continue
 		}
-		if keyOf(c) == "gt" {
+		a.gt = keyOf(c) == "gt"
+		if a.gt {
 			x++
 		}
 		a.gte = int(x)

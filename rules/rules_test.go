@@ -141,3 +141,22 @@ func TestSchemaDerivesRecordFields(t *testing.T) {
 		}
 	}
 }
+
+// TestPlainScalarOnNextLinePosition: a plain match written on the line
+// after its key is reported where the error is, not a line below.
+func TestPlainScalarOnNextLinePosition(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "r.yml", `- rule: r
+  title: x
+  severity: low
+  category: c
+  match:
+    proto == "tcp" &&
+    dst.prot == 1
+`)
+	ds := Lint([]string{dir}, Options{})
+	want := p + ":7:8: match: undeclared reference to 'dst.prot' (did you mean 'dst.port'?)"
+	if len(ds) != 1 || ds[0].String() != want {
+		t.Errorf("diagnostics %v, want %s", ds, want)
+	}
+}

@@ -31,7 +31,7 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them on reg (if not nil).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		matches:              prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rules_matches_total", Help: "Flows (or aggregate firings) that matched a rule, by rule and mode."}, []string{"rule", "mode"}),
+		matches:              prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rules_matches_total", Help: "Flows that matched a rule (temporal rules: steps), by rule and mode."}, []string{"rule", "mode"}),
 		alerts:               prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rules_alerts_total", Help: "Alerts opened, by rule."}, []string{"rule"}),
 		folded:               prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rules_folded_total", Help: "Detections folded into an open alert by suppression, by rule."}, []string{"rule"}),
 		errors:               prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_rules_eval_errors_total", Help: "Rule evaluations that failed (cost limit, runtime error), by rule."}, []string{"rule"}),
@@ -57,12 +57,38 @@ type ruleState struct {
 	matches, alerts, folded, errors, evictions prometheus.Counter
 }
 
+// A group's windows are in flow time, and flows may arrive out of that
+// order (a flow ending idle is exported a timeout after one ending with a
+// FIN; sensors' clocks differ). A late flow counts with the flows within
+// the window of it and of the group's newest flow; one older than the
+// newest flow's window comes too late to count. So no window ever spans
+// more than its length, whatever the arrival order, and flows in order
+// give what they gave before.
 type group struct {
-	times  []time.Time           // event_count: the last gte event times; value_sum: the events in the window
+	times  []time.Time           // event_count, value_sum: the flows in the window of the newest, in time order
 	sums   []float64             // value_sum: the field's value of each of times
-	values map[string]*time.Time // value_count: value -> last seen
-	steps  []time.Time           // temporal: per step, last seen (unordered) or chain start (ordered)
-	last   time.Time
+	values map[string]*time.Time // value_count: value -> its newest flow
+	steps  []time.Time           // temporal: per step, newest (unordered) or chain start (ordered)
+	last   time.Time             // the newest flow
+}
+
+// insertTime inserts t into the ordered times, after equal ones, and
+// returns where.
+func insertTime(times []time.Time, t time.Time) ([]time.Time, int) {
+	i := len(times)
+	for i > 0 && times[i-1].After(t) {
+		i--
+	}
+	return slices.Insert(times, i, t), i
+}
+
+// inWindow returns the index of the first time within w before newest.
+func inWindow(times []time.Time, newest time.Time, w time.Duration) int {
+	i := 0
+	for i < len(times) && newest.Sub(times[i]) > w {
+		i++
+	}
+	return i
 }
 
 type openAlert struct {
@@ -100,13 +126,16 @@ func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
 		g = &group{}
 		st.groups[string(key)] = g
 	}
-	g.last = t
+	if t.After(g.last) {
+		g.last = t
+	}
 	return g
 }
 
 // onMatch handles a flow that matched the rule.
 func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert)) {
 	r := st.rule
+	st.matches.Inc()
 	if r.agg == nil {
 		st.fire(e, in, t, eventStart(in, t), 0, nil, emit)
 		return
@@ -117,20 +146,23 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 	w := r.agg.window
 	switch r.agg.typ {
 	case "event_count":
-		g.times = append(g.times, t)
-		i := 0
-		for i < len(g.times) && t.Sub(g.times[i]) > w {
-			i++
+		var at int
+		g.times, at = insertTime(g.times, t)
+		// The first gte consecutive flows around the new one that fit in
+		// the window; in order, the last gte.
+		n := r.agg.gte
+		for i := max(at-n+1, 0); i <= at && i+n <= len(g.times); i++ {
+			if g.times[i+n-1].Sub(g.times[i]) <= w {
+				start := g.times[i]
+				delete(st.groups, string(key))
+				st.fire(e, in, t, start, n, key, emit)
+				return
+			}
 		}
-		if over := len(g.times) - i - r.agg.gte; over > 0 {
-			i += over
-		}
+		// Fewer than gte flows fit in any window here, so the group holds
+		// fewer than gte within the newest flow's window.
+		i := inWindow(g.times, g.last, w)
 		g.times = append(g.times[:0], g.times[i:]...)
-		if len(g.times) >= r.agg.gte {
-			start, n := g.times[0], len(g.times)
-			delete(st.groups, string(key))
-			st.fire(e, in, t, start, n, key, emit)
-		}
 	case "value_sum":
 		v, ok := e.act.field(r.agg.field)
 		if !ok {
@@ -143,23 +175,23 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 		case types.Double:
 			x = float64(n)
 		}
-		g.times, g.sums = append(g.times, t), append(g.sums, x)
+		var at int
+		g.times, at = insertTime(g.times, t)
+		g.sums = slices.Insert(g.sums, at, x)
+		i := inWindow(g.times, g.last, w)
+		g.times, g.sums = append(g.times[:0], g.times[i:]...), append(g.sums[:0], g.sums[i:]...)
 		if len(g.times) > maxSumEntries {
 			// Fold the oldest entry into the next: the sum stays exact,
-			// the folded value leaves the window a little late.
+			// the folded value leaves the window a little late. Expired
+			// entries are dropped above first, so none is folded forward.
 			g.sums[1] += g.sums[0]
 			g.times, g.sums = g.times[1:], g.sums[1:]
 		}
-		i := 0
-		for i < len(g.times) && t.Sub(g.times[i]) > w {
-			i++
-		}
-		g.times, g.sums = append(g.times[:0], g.times[i:]...), append(g.sums[:0], g.sums[i:]...)
 		sum := 0.0
 		for _, y := range g.sums {
 			sum += y
 		}
-		if sum >= float64(r.agg.gte) {
+		if r.agg.sumReached(sum) {
 			start := g.times[0]
 			delete(st.groups, string(key))
 			st.fire(e, in, t, start, int(sum), key, emit)
@@ -180,7 +212,9 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 			g.values = map[string]*time.Time{}
 		}
 		if seen := g.values[string(e.vbuf)]; seen != nil {
-			*seen = t
+			if t.After(*seen) {
+				*seen = t
+			}
 			return // no new value: the count cannot have reached the threshold
 		}
 		seen := t
@@ -188,9 +222,9 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 		if len(g.values) < r.agg.gte {
 			return
 		}
-		start := t
+		start := g.last
 		for k, seen := range g.values {
-			if t.Sub(*seen) > w {
+			if g.last.Sub(*seen) > w {
 				delete(g.values, k)
 			} else if seen.Before(start) {
 				start = *seen
@@ -206,9 +240,24 @@ func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert
 // maxSumEntries bounds a value_sum group's entries.
 const maxSumEntries = 1024
 
+// sumReached reports whether a value_sum's sum meets the condition. The
+// sum of a double field can fall between integers, so {gt: N} is sum > N,
+// not the sum >= N+1 that it is for counts.
+func (a *aggregate) sumReached(sum float64) bool {
+	if a.gt {
+		return sum > float64(a.gte-1)
+	}
+	return sum >= float64(a.gte)
+}
+
 // onStep handles a flow that matched rule base, which this temporal rule lists.
 func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit func(*Alert)) {
 	r := st.rule
+	// A temporal rule has no match of its own: its exceptions apply to
+	// the flows of its steps.
+	if e.excepted(r) {
+		return
+	}
 	st.matches.Inc()
 	e.gbuf = e.appendKey(e.gbuf[:0], r.agg.groupBy)
 	key := e.gbuf
@@ -226,11 +275,13 @@ func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit fu
 			continue
 		}
 		if !r.agg.ordered {
-			g.steps[k] = t
+			if t.After(g.steps[k]) {
+				g.steps[k] = t
+			}
 			all := true
-			start = t
+			start = g.last
 			for _, s := range g.steps {
-				if s.IsZero() || t.Sub(s) > w {
+				if s.IsZero() || g.last.Sub(s) > w {
 					all = false
 					break
 				}
@@ -241,10 +292,13 @@ func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit fu
 			fired = fired || all
 			continue
 		}
+		// A late flow is a step only after the chain's start.
 		switch {
 		case k == 0:
-			g.steps[0] = t
-		case !g.steps[k-1].IsZero() && t.Sub(g.steps[k-1]) <= w:
+			if t.After(g.steps[0]) {
+				g.steps[0] = t
+			}
+		case !g.steps[k-1].IsZero() && !t.Before(g.steps[k-1]) && t.Sub(g.steps[k-1]) <= w:
 			g.steps[k] = g.steps[k-1]
 			if k == n-1 {
 				fired, start = true, g.steps[k]
@@ -268,9 +322,6 @@ func eventStart(in *Input, t time.Time) time.Time {
 // key is the aggregate group's key (nil for a rule without aggregate).
 func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, key []byte, emit func(*Alert)) {
 	r := st.rule
-	if r.agg == nil {
-		st.matches.Inc()
-	}
 	if r.Mode == "shadow" {
 		return
 	}

@@ -40,11 +40,13 @@ func (w *Watcher) paths() []string {
 // Run watches until ctx is done (see Watch).
 func (w *Watcher) Run(ctx context.Context) error {
 	return Watch(ctx, w.paths(), w.Debounce, w.Logger, func() (*Set, error) {
-		err := w.Reload()
+		// The loaded set, not Engine.Set: the engine installs it on its
+		// own goroutine at its next flow.
+		set, err := w.reload()
 		if w.reloaded != nil {
 			w.reloaded(err)
 		}
-		return w.Engine.Set(), err
+		return set, err
 	})
 }
 
@@ -90,14 +92,19 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration, log *slo
 // Paths) and, if it is valid, swaps it into the engine; otherwise the
 // running set stays and the failure metric is set.
 func (w *Watcher) Reload() error {
+	_, err := w.reload()
+	return err
+}
+
+func (w *Watcher) reload() (*Set, error) {
 	m := w.Engine.Metrics()
 	set, err := Load(w.paths(), w.Options)
 	if err != nil {
 		m.ReloadFailures.Inc()
 		m.LastReloadSuccessful.Set(0)
-		return err
+		return nil, err
 	}
 	w.Engine.Swap(set)
 	m.LastReloadSuccessful.Set(1)
-	return nil
+	return set, nil
 }

@@ -150,3 +150,45 @@ func TestReloadOnConfigMapSwap(t *testing.T) {
 		t.Errorf("alerts %v after the swap, want the new udp rule", got)
 	}
 }
+
+// TestWatcherReloadWhileEvaluating: the watcher reloads on its goroutine
+// while the engine evaluates flows on another, as the pipeline runs them.
+// Run with -race.
+func TestWatcherReloadWhileEvaluating(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yml", countRule)
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(set, EngineConfig{})
+	reloads := make(chan error, 10)
+	w := &Watcher{Dir: dir, Engine: e, Debounce: 20 * time.Millisecond, reloaded: func(err error) { reloads <- err }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond)
+	writeFile(t, dir, "b.yml", udpRule)
+	deadline := time.After(5 * time.Second)
+	for i := 0; ; i++ {
+		e.Evaluate(tcpFlow(i, "udp"), func(*Alert) {})
+		select {
+		case err := <-reloads:
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range 10 {
+				e.Evaluate(tcpFlow(i+j, "udp"), func(*Alert) {})
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no reload")
+		default:
+		}
+	}
+}

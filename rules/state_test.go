@@ -1,0 +1,240 @@
+package rules
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/edgeward/edgeward/flow"
+)
+
+// runFileTests loads one rule file and runs its in-file tests, failing on
+// every test that does not pass.
+func runFileTests(t *testing.T, body string) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", body)
+	res, err := Test([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) == 0 {
+		t.Fatal("no tests ran")
+	}
+	for _, r := range res {
+		if !r.Pass {
+			t.Error(r.String())
+		}
+	}
+}
+
+// TestLateFlowsInWindow: a late flow counts with the flows within the
+// window of it and of the group's newest flow, and with no others, for
+// each aggregate type.
+func TestLateFlowsInWindow(t *testing.T) {
+	runFileTests(t, `- rule: ec
+  title: x
+  severity: low
+  category: c
+  match: proto == "tcp" && dst.port == 1
+  aggregate: {type: event_count, group_by: [src.ip], window: 1m, condition: {gte: 3}}
+  tests:
+    - name: the late flow completes a minute
+      flows:
+        - {at: 30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 80s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 40s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+      alerts: 1
+    - name: the late flow is more than a minute before the newest
+      flows:
+        - {at: 30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 80s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 10s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+      alerts: 0
+    - name: no minute holds three flows
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 0s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {at: 1s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+      alerts: 0
+- rule: vc
+  title: x
+  severity: low
+  category: c
+  match: proto == "tcp" && dst.port >= 10
+  aggregate: {type: value_count, field: dst.port, group_by: [src.ip], window: 1m, condition: {gte: 3}}
+  tests:
+    - name: a late port within the window counts
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 10}}
+        - {at: 10m1s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 11}}
+        - {at: 9m30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 12}}
+      alerts: 1
+    - name: no minute holds three ports
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 10}}
+        - {at: 0s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 11}}
+        - {at: 1s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 12}}
+      alerts: 0
+- rule: vs
+  title: x
+  severity: low
+  category: c
+  match: proto == "tcp" && dst.port == 2
+  aggregate: {type: value_sum, field: src.bytes, group_by: [src.ip], window: 1m, condition: {gte: 15}}
+  tests:
+    - name: a late flow within the window adds
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5, bytes: 10}, dst: {port: 2}}
+        - {at: 9m30s, proto: tcp, src: {ip: 10.0.0.5, bytes: 5}, dst: {port: 2}}
+      alerts: 1
+    - name: one before the window does not
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5, bytes: 10}, dst: {port: 2}}
+        - {at: 0s, proto: tcp, src: {ip: 10.0.0.5, bytes: 5}, dst: {port: 2}}
+      alerts: 0
+- rule: a
+  title: a
+  severity: low
+  category: c
+  mode: shadow
+  match: proto == "tcp" && dst.port == 3
+- rule: b
+  title: b
+  severity: low
+  category: c
+  mode: shadow
+  match: proto == "tcp" && dst.port == 4
+- rule: both
+  title: x
+  severity: low
+  category: c
+  aggregate: {type: temporal, rules: [a, b], group_by: [src.ip], window: 1m}
+  tests:
+    - name: late step within the window
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 3}}
+        - {at: 9m30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 4}}
+      alerts: 1
+    - name: late step before the window
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 3}}
+        - {at: 0s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 4}}
+      alerts: 0
+- rule: then
+  title: x
+  severity: low
+  category: c
+  aggregate: {type: temporal, rules: [a, b], ordered: true, group_by: [src.ip], window: 1m}
+  tests:
+    - name: in order
+      flows:
+        - {at: 9m30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 3}}
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 4}}
+      alerts: 1
+    - name: the second step happened first, arriving late
+      flows:
+        - {at: 10m, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 3}}
+        - {at: 9m30s, proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 4}}
+      alerts: 0
+`)
+}
+
+// TestValueSumGtDouble: {gt: 10} on a double field holds for a sum of 10.5.
+func TestValueSumGtDouble(t *testing.T) {
+	runFileTests(t, `- rule: vs
+  title: x
+  severity: low
+  category: c
+  match: proto == "tcp"
+  aggregate: {type: value_sum, field: duration_s, group_by: [src.ip], window: 1h, condition: {gt: 10}}
+  tests:
+    - name: 10.5 seconds is more than 10
+      flows:
+        - {proto: tcp, src: {ip: 10.0.0.5}, duration_s: 10.5}
+      alerts: 1
+`)
+}
+
+// TestTemporalExceptions: a temporal rule's exceptions apply.
+func TestTemporalExceptions(t *testing.T) {
+	runFileTests(t, `- rule: a
+  title: a
+  severity: low
+  category: c
+  mode: shadow
+  match: proto == "tcp" && dst.port == 1
+- rule: b
+  title: b
+  severity: low
+  category: c
+  mode: shadow
+  match: proto == "tcp" && dst.port == 2
+- rule: seq
+  title: seq
+  severity: low
+  category: c
+  aggregate: {type: temporal, rules: [a, b], group_by: [src.ip], window: 10m}
+  exceptions:
+    - {name: helpdesk, fields: [src.ip], values: [10.0.9.9]}
+  tests:
+    - name: other hosts fire
+      flows:
+        - {proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 1}}
+        - {proto: tcp, src: {ip: 10.0.0.5}, dst: {port: 2}}
+      alerts: 1
+    - name: the helpdesk host is excepted
+      flows:
+        - {proto: tcp, src: {ip: 10.0.9.9}, dst: {port: 1}}
+        - {proto: tcp, src: {ip: 10.0.9.9}, dst: {port: 2}}
+      alerts: 0
+`)
+}
+
+// TestValueSumCapDropsExpiredFirst: when a value_sum group reaches its
+// entry cap, an entry that has already left the window is dropped, not
+// folded into a newer one where it would count for another window.
+func TestValueSumCapDropsExpiredFirst(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+		"  aggregate: {type: value_sum, field: duration_s, group_by: [src.ip], window: 1h, condition: {gte: 1500}}\n")
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(set, EngineConfig{})
+	var got []int
+	feed := func(at time.Duration, d float64) {
+		ts := time.Unix(1700000000, 0).Add(at)
+		rec := &flow.Record{Proto: "tcp", Start: ts, End: ts, DurationS: d, Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.1")}}
+		e.Evaluate(&Input{Record: rec}, func(a *Alert) { got = append(got, a.Unmapped.Value) })
+	}
+	feed(0, 1000)
+	for range maxSumEntries - 1 {
+		feed(30*time.Minute, 0)
+	}
+	feed(61*time.Minute, 600) // the 1000 left the window a minute ago: the sum is 600
+	if len(got) != 0 {
+		t.Errorf("alerts with values %v, want none", got)
+	}
+}
+
+// TestAggregateMatchesCounted: matches_total counts an aggregate rule's
+// matching flows, so that a shadow aggregate rule shows what it would do.
+func TestAggregateMatchesCounted(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", countRule+"  mode: shadow\n")
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := NewEngine(set, EngineConfig{})
+	for i := range 4 {
+		e.Evaluate(tcpFlow(i, "tcp"), func(*Alert) {})
+	}
+	if got := testutil.ToFloat64(e.Metrics().matches.WithLabelValues("burst", "shadow")); got != 4 {
+		t.Errorf("matches_total{rule=burst,mode=shadow} = %v, want 4", got)
+	}
+}
