@@ -33,13 +33,13 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "test: list passing tests too")
 	withBuiltin := fs.Bool("builtin", false, "load the built-in rule pack before PATHs (PATHs override it)")
-	if err := fs.Parse(args[1:]); err != nil {
+	paths, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
 	}
-	paths := fs.Args()
 	if len(paths) == 0 && !*withBuiltin {
 		usage()
 		return 2
@@ -96,4 +96,25 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "edgeward rules: unknown subcommand %q\n", args[0])
 	usage()
 	return 2
+}
+
+// parseInterspersed parses flags anywhere among the positional arguments
+// (`rules test DIR -v` as well as `rules test -v DIR`), which the flag
+// package stops at, and returns the positional ones. After "--" every
+// argument is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos, args = append(pos, rest[0]), rest[1:]
+	}
 }

@@ -30,6 +30,10 @@ func TestRulesBuiltin(t *testing.T) {
 	if code, _, e := runCmd("rules", "test", "--builtin", dir); code != 0 || !strings.Contains(e, " 0 failed") {
 		t.Errorf("rules test --builtin DIR: code %d stderr %q", code, e)
 	}
+	// Flags after the paths count too.
+	if code, out, e := runCmd("rules", "test", dir, "--builtin", "-v"); code != 0 || !strings.Contains(e, " 0 failed") || !strings.Contains(out, "anydesk") {
+		t.Errorf("rules test DIR --builtin -v: code %d stdout %q stderr %q", code, out, e)
+	}
 	if code, out, _ := runCmd("rules", "lint", "--builtin", dir); code != 0 || out != "" {
 		t.Errorf("rules lint --builtin DIR: code %d output %q", code, out)
 	}
