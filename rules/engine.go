@@ -18,7 +18,8 @@ import (
 
 // DefaultMaxGroups bounds the groups (aggregate windows and open
 // suppressed alerts) one rule keeps. When full, expired groups are dropped
-// first, then an arbitrary one, counted in
+// first, then the least recently seen (open alerts: the first to expire),
+// an eighth of the limit at once, counted in
 // edgeward_rules_state_evictions_total; an evicted open alert is closed
 // (its update emitted), never dropped.
 const DefaultMaxGroups = 65536

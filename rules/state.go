@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"cel.dev/cel-go/common/types"
@@ -115,13 +116,10 @@ func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
 					delete(st.groups, k)
 				}
 			}
-			for k := range st.groups {
-				if len(st.groups) < e.cfg.MaxGroups {
-					break
-				}
+			evictOldest(st.groups, e.cfg.MaxGroups, func(g *group) time.Time { return g.last }, func(k string, _ *group) {
 				delete(st.groups, k)
 				st.evictions.Inc()
-			}
+			})
 		}
 		g = &group{}
 		st.groups[string(key)] = g
@@ -360,13 +358,10 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 	}
 	if len(st.open) >= e.cfg.MaxGroups {
 		st.closeExpired(e, t, emit)
-		for k, o := range st.open {
-			if len(st.open) < e.cfg.MaxGroups {
-				break
-			}
+		evictOldest(st.open, e.cfg.MaxGroups, func(o *openAlert) time.Time { return o.until }, func(k string, o *openAlert) {
 			st.close(k, o, emit)
 			st.evictions.Inc()
-		}
+		})
 	}
 	a := e.newAlert(r, in, string(skey), e.groupValues(sfields), start, t, value)
 	a.detach()
@@ -380,6 +375,36 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 	c := *a
 	c.Evidences = append([]Evidence(nil), a.Evidences...)
 	emit(&c)
+}
+
+// evictOldest makes room in m, which holds max entries or more: it drops
+// the entries with the earliest times (ties by key), an eighth of max at
+// once so that a flood of new keys sorts the map once per max/8 keys, not
+// on every one. Oldest first, not map order, so that a replay evicts and
+// alerts the same way every time.
+func evictOldest[V any](m map[string]V, max int, at func(V) time.Time, drop func(string, V)) {
+	n := len(m) - max + 1
+	if n <= 0 {
+		return
+	}
+	n = min(len(m), n+max/8)
+	type entry struct {
+		key string
+		at  time.Time
+	}
+	all := make([]entry, 0, len(m))
+	for k, v := range m {
+		all = append(all, entry{k, at(v)})
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	for _, x := range all[:n] {
+		drop(x.key, m[x.key])
+	}
 }
 
 // close ends an open alert; if repeats were folded into it, its final

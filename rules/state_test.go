@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -236,5 +237,36 @@ func TestAggregateMatchesCounted(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(e.Metrics().matches.WithLabelValues("burst", "shadow")); got != 4 {
 		t.Errorf("matches_total{rule=burst,mode=shadow} = %v, want 4", got)
+	}
+}
+
+// TestEvictOldest: a rule whose state is full drops its least recently
+// seen groups, the same ones on every run (map order would differ).
+func TestEvictOldest(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+		"  aggregate: {type: event_count, group_by: [src.ip], window: 1h, condition: {gte: 2}}\n")
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		e := NewEngine(set, EngineConfig{MaxGroups: 3})
+		var fired []string
+		feed := func(at time.Duration, host byte) {
+			ts := time.Unix(1700000000, 0).Add(at)
+			rec := &flow.Record{Proto: "tcp", Start: ts, End: ts, Src: flow.Endpoint{IP: netip.AddrFrom4([4]byte{10, 0, 0, host})}}
+			e.Evaluate(&Input{Record: rec}, func(a *Alert) { fired = append(fired, rec.Src.IP.String()) })
+		}
+		feed(1*time.Minute, 1)
+		feed(2*time.Minute, 2)
+		feed(3*time.Minute, 3)
+		feed(4*time.Minute, 4) // full: 10.0.0.1, seen first, goes
+		feed(5*time.Minute, 2)
+		feed(6*time.Minute, 3)
+		feed(7*time.Minute, 1)
+		if want := []string{"10.0.0.2", "10.0.0.3"}; !slices.Equal(fired, want) {
+			t.Fatalf("fired for %v, want %v", fired, want)
+		}
 	}
 }
