@@ -51,6 +51,21 @@ type Engine struct {
 	// before it are closed.
 	watermark time.Time
 	nextSweep time.Time
+	replay    bool // SetReplay
+}
+
+// SetReplay marks the flows evaluated from now on as replayed (or not):
+// flows evaluated again only to rebuild state, as a pipeline instance does
+// after taking over a partition, whose alerts are dropped. They change the
+// state as any flow does but are not counted in the rule metrics, which
+// the instance that first evaluated them counted already.
+func (e *Engine) SetReplay(on bool) { e.replay = on }
+
+// count increments a rule metric unless the flow is replayed.
+func (e *Engine) count(c prometheus.Counter) {
+	if !e.replay {
+		c.Inc()
+	}
 }
 
 // NewEngine returns an engine running set.
@@ -219,7 +234,7 @@ func (e *Engine) match(r *Rule) bool {
 		}
 		out, _, err := r.prg.Eval(&e.act)
 		if err != nil {
-			e.states[r.idx].errors.Inc()
+			e.count(e.states[r.idx].errors)
 			return false
 		}
 		if out != types.True {
@@ -246,7 +261,7 @@ func (e *Engine) nativeError(r *Rule) {
 			return
 		}
 	}
-	e.states[r.idx].errors.Inc()
+	e.count(e.states[r.idx].errors)
 }
 
 // excepted reports whether one of the rule's exceptions covers the flow.

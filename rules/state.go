@@ -118,7 +118,7 @@ func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
 			}
 			evictOldest(st.groups, e.cfg.MaxGroups, func(g *group) time.Time { return g.last }, func(k string, _ *group) {
 				delete(st.groups, k)
-				st.evictions.Inc()
+				e.count(st.evictions)
 			})
 		}
 		g = &group{}
@@ -133,7 +133,7 @@ func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
 // onMatch handles a flow that matched the rule.
 func (st *ruleState) onMatch(e *Engine, in *Input, t time.Time, emit func(*Alert)) {
 	r := st.rule
-	st.matches.Inc()
+	e.count(st.matches)
 	if r.agg == nil {
 		st.fire(e, in, t, eventStart(in, t), 0, nil, emit)
 		return
@@ -256,7 +256,7 @@ func (st *ruleState) onStep(e *Engine, in *Input, t time.Time, base int, emit fu
 	if e.excepted(r) {
 		return
 	}
-	st.matches.Inc()
+	e.count(st.matches)
 	e.gbuf = e.appendKey(e.gbuf[:0], r.agg.groupBy)
 	key := e.gbuf
 	g := st.group(e, key, t)
@@ -332,7 +332,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 		if r.agg == nil && in.Record != nil {
 			k = in.Record.ID + "\x00" + in.Record.CommunityID
 		}
-		st.alerts.Inc()
+		e.count(st.alerts)
 		emit(e.newAlert(r, in, k, e.groupValues(groupBy), start, t, value))
 		return
 	}
@@ -351,7 +351,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 			if len(a.Evidences) < evidenceLimit && in.Record != nil {
 				a.Evidences = append(a.Evidences, evidenceOf(in.Record))
 			}
-			st.folded.Inc()
+			e.count(st.folded)
 			return
 		}
 		st.close(string(skey), o, emit)
@@ -360,7 +360,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 		st.closeExpired(e, t, emit)
 		evictOldest(st.open, e.cfg.MaxGroups, func(o *openAlert) time.Time { return o.until }, func(k string, o *openAlert) {
 			st.close(k, o, emit)
-			st.evictions.Inc()
+			e.count(st.evictions)
 		})
 	}
 	a := e.newAlert(r, in, string(skey), e.groupValues(sfields), start, t, value)
@@ -371,7 +371,7 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 		st.nextExpiry = until
 	}
 	e.scheduleSweep(until)
-	st.alerts.Inc()
+	e.count(st.alerts)
 	c := *a
 	c.Evidences = append([]Evidence(nil), a.Evidences...)
 	emit(&c)

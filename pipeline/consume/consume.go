@@ -71,7 +71,7 @@ const (
 // Dead-letter reasons.
 const (
 	ReasonDecode      = "decode"       // a damaged binary record or bad JSON
-	ReasonVersion     = "version"      // a binary record of a wire version this build does not read
+	ReasonVersion     = "version"      // a record of a wire version or schema this build does not read
 	ReasonContentType = "content_type" // a content type that is not a flow record
 )
 
@@ -243,12 +243,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 // Ready reports whether the consumer is a member of its groups and
 // publishing works, with the reason when it is not (for /readyz).
 func (c *Consumer) Ready() (bool, string) {
-	switch {
-	case !c.flows.joined.Load():
-		return false, fmt.Sprintf("not a member of consumer group %s yet", c.flows.group)
-	case !c.cfg.NoRepartition && !c.repart.joined.Load():
-		return false, fmt.Sprintf("not a member of consumer group %s yet", c.repart.group)
-	case c.publishFailing.Load():
+	stages := []*stage{c.flows}
+	if !c.cfg.NoRepartition {
+		stages = append(stages, c.repart)
+	}
+	for _, s := range stages {
+		switch {
+		case s.missing.Load():
+			return false, fmt.Sprintf("topic %s does not exist", s.topic)
+		case !s.joined.Load():
+			return false, fmt.Sprintf("not a member of consumer group %s yet", s.group)
+		}
+	}
+	if c.publishFailing.Load() {
 		return false, "publishing to Kafka is failing"
 	}
 	return true, ""

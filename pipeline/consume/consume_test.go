@@ -16,7 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/findingtest"
@@ -532,4 +535,102 @@ func TestPoison(t *testing.T) {
 	// The good records, the JSON one included, were processed.
 	all := append(append(append([]*flow.Record(nil), recs[:len(recs)/2]...), recs[2]), recs[len(recs)/2:]...)
 	findingtest.Compare(t, findingtest.Fold(h.published()), findingtest.Fold(inProcess(t, h.set, all)), "in-process")
+}
+
+// metricValue is the value of one series in gather's rendering, or -1.
+func metricValue(t testing.TB, reg *prometheus.Registry, series string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(gather(t, reg), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// TestRebuildMetrics: an instance that takes over partitions rebuilds
+// their rule state from history without publishing the alerts again;
+// its per-rule metrics must not count those alerts again either, or
+// every takeover (rolling restart, crash) counts the last kafka.rebuild
+// of alerts twice across the fleet.
+func TestRebuildMetrics(t *testing.T) {
+	h := newHarness(t)
+	recs := testFlows(60)
+	h.produce(recs)
+	a := h.start(h.config(nil))
+	h.waitDone(30 * time.Second)
+	a.close(t)
+	const rule = "laptop_farm.shared_egress_ip"
+	series := fmt.Sprintf(`edgeward_rules_alerts_total{rule=%q}`, rule)
+	if v := metricValue(t, a.reg, series); v != 1 {
+		t.Fatalf("the first instance: %s %g, want 1", series, v)
+	}
+
+	b := h.start(h.config(nil))
+	// b re-reads both topics' history to rebuild, and publishes nothing.
+	fwd := a.c.Stats().Forwarded
+	deadline := time.Now().Add(30 * time.Second)
+	for metricValue(t, b.reg, "edgeward_consumed_records_total") != float64(len(recs)) ||
+		metricValue(t, b.reg, "edgeward_repartition_consumed_total") != float64(fwd) ||
+		metricValue(t, b.reg, "edgeward_repartition_held_records") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second instance did not re-read the history:\n%s", gather(t, b.reg))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := b.c.Stats(); st.Published != 0 {
+		t.Fatalf("the rebuilding instance published %d alerts", st.Published)
+	}
+	opened := metricValue(t, b.reg, fmt.Sprintf(`edgeward_alerts_total{category="laptop_farm",rule=%q,severity="High"}`, rule))
+	if v := metricValue(t, b.reg, series); v > 0 {
+		t.Errorf("the rebuilding instance counts %s %g (edgeward_alerts_total %g): alerts its predecessor opened and counted", series, v, opened)
+	}
+}
+
+// TestCommittedPastEnd: a committed offset past the end of a partition
+// (its log truncated by an unclean leader election, or offsets reset by
+// hand) is out of range. The consumer must start again from the first
+// offset, as Kafka's auto.offset.reset=earliest does.
+// Without a rebuild the first fetch is out of range; with one, the
+// records before the committed offset would be taken for a replay.
+func TestCommittedPastEnd(t *testing.T) {
+	for _, rebuild := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprint("rebuild=", rebuild), func(t *testing.T) { testCommittedPastEnd(t, rebuild) })
+	}
+}
+
+func testCommittedPastEnd(t *testing.T, rebuild time.Duration) {
+	h := newHarness(t)
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = h.groupID, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = h.flows
+	for p := range int32(flowParts) {
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = p, 1000
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	// Before topic ids, which the in-process broker wants from v10 on.
+	resp, err := req.RequestWith(context.Background(), h.c.Client(kgo.MaxVersions(kversion.V3_0_0())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+			t.Fatalf("committing partition %d: %v", p.Partition, err)
+		}
+	}
+	recs := testFlows(30)
+	h.produce(recs)
+	cfg := h.config(nil)
+	cfg.Rebuild = rebuild
+	in := h.start(cfg)
+	h.waitDone(20 * time.Second)
+	in.close(t)
+	findingtest.Compare(t, findingtest.Fold(h.published()), findingtest.Fold(inProcess(t, h.set, recs)), "in-process")
 }

@@ -2,12 +2,9 @@ package consume
 
 import (
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
 )
 
@@ -81,23 +78,6 @@ const planRules = `
   suppress: {for: 1h}
 `
 
-func loadPlanRules(t *testing.T) *rules.Set {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "r.yml")
-	if err := os.WriteFile(path, []byte(planRules), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := pipeline.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Load([]string{path}, rules.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return set
-}
-
 func ids(set *rules.Set) []string {
 	var out []string
 	for _, r := range set.Rules() {
@@ -111,7 +91,7 @@ func ids(set *rules.Set) []string {
 }
 
 func TestPlan(t *testing.T) {
-	set := loadPlanRules(t)
+	set := loadRules(t, planRules)
 	p := newPlan(set, true)
 	groups := map[string][]string{}
 	for _, g := range p.groups {

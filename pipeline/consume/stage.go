@@ -28,7 +28,8 @@ type stage struct {
 	lag         *prometheus.GaugeVec
 
 	joined   atomic.Bool
-	commitMu sync.Mutex // commits share the coordinator connection
+	missing  atomic.Bool // the topic does not exist
+	commitMu sync.Mutex  // commits share the coordinator connection
 	// workers by partition; run touches it between generations only.
 	workers map[int]*worker
 }
@@ -66,7 +67,24 @@ func (s *stage) run(ctx context.Context) error {
 			failing = !errors.Is(err, kafka.RebalanceInProgress)
 			continue
 		}
+		if len(gen.Assignments[s.topic]) == 0 && s.topicMissing(ctx) {
+			// kafka-go ends a generation at once when its topic is
+			// unknown, and the group would rejoin in a tight loop.
+			s.joined.Store(false)
+			s.missing.Store(true)
+			s.c.m.assigned.WithLabelValues(s.topic).Set(0)
+			if !failing {
+				log.Warn("the topic does not exist (retrying)")
+			}
+			failing = true
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
 		failing = false
+		s.missing.Store(false)
 		s.assign(ctx, gen, log)
 	}
 	// Closing ends the generation: its workers finish their batch,
@@ -112,6 +130,21 @@ func (s *stage) assign(ctx context.Context, gen *kafka.Generation, log *slog.Log
 	}
 }
 
+// topicMissing reports whether the broker says the topic does not exist;
+// false when it cannot tell.
+func (s *stage) topicMissing(ctx context.Context) bool {
+	res, err := s.c.client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{s.topic}})
+	if err != nil {
+		return false
+	}
+	for _, t := range res.Topics {
+		if t.Name == s.topic {
+			return errors.Is(t.Error, kafka.UnknownTopicOrPartition)
+		}
+	}
+	return false
+}
+
 // commit commits a partition's offset in a generation.
 func (s *stage) commit(gen *kafka.Generation, partition int, offset int64) error {
 	s.commitMu.Lock()
@@ -119,13 +152,12 @@ func (s *stage) commit(gen *kafka.Generation, partition int, offset int64) error
 	return gen.CommitOffsets(map[string]map[int]int64{s.topic: {partition: offset}})
 }
 
-// offset asks the partition leader for the first offset (kafka.FirstOffset)
-// or the first offset of a record at or after t; -1 when there is none.
-func (s *stage) offset(ctx context.Context, partition int, t time.Time) (int64, error) {
-	req := kafka.FirstOffsetOf(partition)
-	if !t.IsZero() {
-		req = kafka.TimeOffsetOf(partition, t)
-	}
+// offset asks the partition leader for an offset: the first
+// (kafka.FirstOffsetOf), the end (kafka.LastOffsetOf: the offset the next
+// record will get), or the first offset of a record at or after a time
+// (kafka.TimeOffsetOf); -1 when there is none.
+func (s *stage) offset(ctx context.Context, req kafka.OffsetRequest) (int64, error) {
+	partition := req.Partition
 	res, err := s.c.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{s.topic: {req}}})
 	if err != nil {
 		return 0, fmt.Errorf("listing offsets of %s partition %d: %w", s.topic, partition, err)
@@ -137,8 +169,11 @@ func (s *stage) offset(ctx context.Context, partition int, t time.Time) (int64, 
 		if po.Error != nil {
 			return 0, fmt.Errorf("listing offsets of %s partition %d: %w", s.topic, partition, po.Error)
 		}
-		if t.IsZero() {
+		switch req.Timestamp {
+		case kafka.FirstOffset:
 			return po.FirstOffset, nil
+		case kafka.LastOffset:
+			return po.LastOffset, nil
 		}
 		for off := range po.Offsets {
 			return off, nil

@@ -47,12 +47,13 @@ type worker struct {
 	seen    map[source]int64              // repartition topic: last source offset forwarded
 	held    reorder                       // repartition topic: records waiting for their turn
 
-	rec       flow.Record
-	dec       flow.Decoder // decodes into rec without allocating; this worker's alone
-	key, val  []byte
-	fetched   time.Time // when the batch arrived
-	keyBuf    []byte
-	replaying bool
+	rec           flow.Record
+	dec           flow.Decoder // decodes into rec without allocating; this worker's alone
+	key, val      []byte
+	fetched       time.Time // when the batch arrived
+	keyBuf        []byte
+	replaying     bool
+	commitFailing bool // a commit failed other than for a rebalance; logged once
 
 	// The batch's output.
 	out     []kafka.Message
@@ -163,7 +164,7 @@ func (w *worker) position(ctx context.Context, committed int64) error {
 		return nil
 	}
 	w.reset()
-	first, err := w.s.offset(ctx, w.partition, time.Time{})
+	first, err := w.s.offset(ctx, kafka.FirstOffsetOf(w.partition))
 	if err != nil {
 		return err
 	}
@@ -173,9 +174,22 @@ func (w *worker) position(ctx context.Context, committed int64) error {
 		w.ok = true
 		return nil
 	}
+	if committed > first {
+		// Below a committed offset past the end every record would be
+		// taken for a replay and its output dropped.
+		end, err := w.s.offset(ctx, kafka.LastOffsetOf(w.partition))
+		if err != nil {
+			return err
+		}
+		if committed > end {
+			w.startOver(committed, first)
+			w.ok = true
+			return nil
+		}
+	}
 	w.next, w.warm, w.acked = committed, committed, committed
 	if d := w.c.cfg.Rebuild; d > 0 && committed > first {
-		at, err := w.s.offset(ctx, w.partition, time.Now().Add(-d))
+		at, err := w.s.offset(ctx, kafka.TimeOffsetOf(w.partition, time.Now().Add(-d)))
 		if err != nil {
 			return err
 		}
@@ -187,6 +201,17 @@ func (w *worker) position(ctx context.Context, committed int64) error {
 	}
 	w.ok = true
 	return nil
+}
+
+// startOver restarts the partition at its first offset with fresh rule
+// state, as Kafka's auto.offset.reset=earliest does: the offset it was
+// at is past the partition's end (its log was truncated by an unclean
+// leader election, or the group's offsets were set by hand). The next
+// commit moves the group's offset back into the partition.
+func (w *worker) startOver(at, first int64) {
+	w.log.Warn("offset past the end of the partition (its log was truncated, or offsets were set by hand); starting again from the first offset", "offset", at, "first", first)
+	w.reset()
+	w.next, w.warm, w.acked, w.committed = first, first, first, first-1
 }
 
 // reset drops the rule state: new engines on the current rules.
@@ -256,13 +281,15 @@ func (w *worker) fetch(ctx context.Context) error {
 	}
 	if res.Error != nil {
 		if errors.Is(res.Error, kafka.OffsetOutOfRange) {
-			first, err := w.s.offset(ctx, w.partition, time.Time{})
+			first, err := w.s.offset(ctx, kafka.FirstOffsetOf(w.partition))
 			if err != nil {
 				return err
 			}
-			w.log.Warn("offset out of range (records deleted before they were read); skipping to the first offset", "offset", w.next, "first", first)
 			if first > w.next {
+				w.log.Warn("offset out of range (records deleted before they were read); skipping to the first offset", "offset", w.next, "first", first)
 				w.next = first
+			} else {
+				w.startOver(w.next, first)
 			}
 			return nil
 		}
@@ -334,6 +361,7 @@ func (w *worker) flow(off int64, headers []kafka.Header) {
 		return
 	}
 	w.n.evaluated++
+	w.local.Engine().SetReplay(w.replaying)
 	w.local.Process(&w.rec, w.emit)
 	if w.matcher == nil || w.replaying {
 		return // a replayed flow was forwarded by the partition's previous owner
@@ -353,6 +381,12 @@ func (w *worker) flow(off int64, headers []kafka.Header) {
 func (w *worker) forward(off int64, headers []kafka.Header, g *keyGroup) {
 	w.n.forwarded++
 	key := w.stash(w.keyBuf)
+	if key == nil {
+		// A key group without fields keys every flow alike, and the
+		// balancer spreads a nil key at random: the first flow stashed in
+		// an empty arena must get an empty key like the others.
+		key = []byte{}
+	}
 	val := w.stash(w.val)
 	src := len(w.arena)
 	w.arena = strconv.AppendInt(w.arena, int64(w.partition), 10)
@@ -457,6 +491,7 @@ func (w *worker) evaluateHeld(e *held) {
 		return
 	}
 	w.n.evaluated++
+	p.Engine().SetReplay(w.replaying)
 	p.Process(&w.rec, w.emit)
 }
 
@@ -497,7 +532,7 @@ func (w *worker) decode(val []byte, headers []kafka.Header) (reason string, err 
 		if err := json.Unmarshal(val, &w.rec); err != nil {
 			return ReasonDecode, fmt.Errorf("JSON flow record: %w", err)
 		}
-		return "", nil
+		return w.checkSchema()
 	case len(ct) == 0 || bytes.HasPrefix(ct, []byte("application/x-edgeward-flow")):
 		err := w.dec.Decode(val, &w.rec)
 		switch {
@@ -506,9 +541,20 @@ func (w *worker) decode(val []byte, headers []kafka.Header) (reason string, err 
 		case err != nil:
 			return ReasonDecode, err
 		}
-		return "", nil
+		return w.checkSchema()
 	}
 	return ReasonContentType, fmt.Errorf("content type %q is not a flow record (%s or %s)", ct, flow.ContentType, flow.ContentTypeJSON)
+}
+
+// checkSchema refuses a decoded record of another schema than this
+// build's: its fields may mean something else, so it is dead-lettered
+// rather than guessed at. A record without one (another producer) is
+// taken as it is.
+func (w *worker) checkSchema() (reason string, err error) {
+	if w.rec.Schema != "" && w.rec.Schema != flow.Schema {
+		return ReasonVersion, fmt.Errorf("flow record of schema %q (this build reads %s)", w.rec.Schema, flow.Schema)
+	}
+	return "", nil
 }
 
 // deadLetter queues a record that cannot be processed for the dead-letter
@@ -666,10 +712,21 @@ func (w *worker) commit(gen *kafka.Generation) {
 	}
 	if err := w.s.commit(gen, w.partition, w.acked); err != nil {
 		w.c.m.commitErr.Inc()
-		w.log.Debug("committing", "offset", w.acked, "err", err)
+		// A commit refused because the generation ended is routine (the
+		// next owner re-reads from the last commit); any other failure is
+		// logged once per streak: offsets stuck behind mean re-reading
+		// (and repeated alerts) after every rebalance.
+		routine := errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.IllegalGeneration) ||
+			errors.Is(err, kafka.UnknownMemberId) || errors.Is(err, context.Canceled)
+		if !routine && !w.commitFailing {
+			w.log.Warn("committing offsets failed (further failures are only counted until one succeeds)", "offset", w.acked, "err", err)
+		} else {
+			w.log.Debug("committing", "offset", w.acked, "err", err)
+		}
+		w.commitFailing = w.commitFailing || !routine
 		return
 	}
-	w.committed = w.acked
+	w.committed, w.commitFailing = w.acked, false
 }
 
 // shutdown closes the engines' open alerts and publishes them.
