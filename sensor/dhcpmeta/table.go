@@ -43,6 +43,12 @@ func keyOf(a netip.Addr) addrKey { return a.Unmap().As16() }
 type leaseEntry struct {
 	lease   Lease
 	expires int64 // unix nanoseconds
+	// The client that held the address before another took it, until
+	// prevEnd: flows are attributed when they close, with their start
+	// time, and one that began before the reassignment is the previous
+	// holder's.
+	prev    *Lease
+	prevEnd int64
 }
 
 // clientInfo is what a client said about itself, kept until the server's
@@ -184,10 +190,28 @@ func (t *Table) bind(addr netip.Addr, ckey string, info clientInfo, leaseSeconds
 	if leaseSeconds > 0 {
 		age = min(age, time.Duration(leaseSeconds)*time.Second)
 	}
-	t.leases.Put(keyOf(addr), leaseEntry{
+	e := leaseEntry{
 		lease:   Lease{MAC: info.mac, Hostname: info.hostname, VendorClass: info.vendorClass, ClientID: info.clientID, Seen: now},
 		expires: now.Add(age).UnixNano(),
-	})
+	}
+	if old, ok := t.leases.Peek(keyOf(addr)); ok {
+		if sameClient(&old.lease, &e.lease) {
+			e.prev, e.prevEnd = old.prev, old.prevEnd // a renewal
+		} else if end := min(old.expires, now.UnixNano()); old.lease.Seen.UnixNano() < end {
+			prev := old.lease // old points into the table, which Put overwrites
+			e.prev, e.prevEnd = &prev, end
+		}
+	}
+	t.leases.Put(keyOf(addr), e)
+}
+
+// sameClient reports whether two leases are one client's: same MAC, or
+// without MACs (DHCPv6) the same client id.
+func sameClient(a, b *Lease) bool {
+	if len(a.MAC) > 0 || len(b.MAC) > 0 {
+		return bytes.Equal(a.MAC, b.MAC)
+	}
+	return bytes.Equal(a.ClientID, b.ClientID)
 }
 
 func (t *Table) unbind(addr netip.Addr, mac net.HardwareAddr) {
@@ -212,8 +236,9 @@ func merge(primary, fallback clientInfo) clientInfo {
 	return primary
 }
 
-// Lookup returns the client holding addr, if an unexpired entry says so.
-// It does not allocate.
+// Lookup returns the client holding addr at now, if an unexpired entry
+// says so: the one before the current holder when now is before the
+// address changed hands. It does not allocate.
 func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -224,6 +249,9 @@ func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	e, ok := t.leases.Get(k)
 	if !ok {
 		return Lease{}, false
+	}
+	if p := e.prev; p != nil && now.UnixNano() < e.prevEnd && !now.Before(p.Seen) {
+		return *p, true
 	}
 	if now.UnixNano() >= e.expires {
 		t.expired++

@@ -41,11 +41,30 @@ func keyOf(a netip.Addr) addrKey { return a.Unmap().As16() }
 
 type pairKey struct{ client, server addrKey }
 
-// cached is what the cache knows for one (client, server) pair.
+// cached is what the cache knows for one (client, server) pair: the latest
+// answer, and the one it replaced. Records are named when they close, so a
+// lookup for a flow that began before the latest answer arrived must see
+// the answer the client had then, not one it received later.
 type cached struct {
-	name    string
-	expires int64 // unix nanoseconds
-	shared  bool  // indexed in byServer
+	answer
+	prev   answer
+	shared bool // indexed in byServer
+}
+
+// answer is one answer's name and validity, in unix nanoseconds.
+type answer struct {
+	name           string
+	added, expires int64
+}
+
+// at returns the answer valid at now: received by then and not expired.
+func (c *cached) at(now int64) (string, bool) {
+	for _, a := range [...]*answer{&c.answer, &c.prev} {
+		if a.added <= now && now < a.expires {
+			return a.name, true
+		}
+	}
+	return "", false
 }
 
 // Cache maps (client, server address) to the name the client resolved to
@@ -119,7 +138,7 @@ func (c *Cache) Add(client, resolver netip.Addr, m *Message, now time.Time) int 
 	t := now.UnixNano()
 	for _, r := range c.resolved {
 		ttl := min(max(int64(r.TTL)*int64(time.Second), c.minTTL), c.maxTTL)
-		c.put(pairKey{ck, keyOf(r.Addr)}, m.QName, t+ttl, shared)
+		c.put(pairKey{ck, keyOf(r.Addr)}, answer{m.QName, t, t + ttl}, shared)
 	}
 	return len(c.resolved)
 }
@@ -137,14 +156,15 @@ func (c *Cache) isShared(resolver netip.Addr) bool {
 	return false
 }
 
-func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
+func (c *Cache) put(k pairKey, a answer, shared bool) {
 	w, bit := answeredBit(k.server)
 	c.answered[w] |= bit
 	wasShared := false
-	v := cached{name: name, expires: expires, shared: shared}
+	v := cached{answer: a, shared: shared}
 	if old, ok := c.pairs.Get(k); ok { // refreshed in place: one lookup
 		c.stats.Updates++
 		wasShared = old.shared
+		v.prev = old.answer
 		*old = v
 	} else {
 		c.stats.Inserts++
@@ -160,8 +180,8 @@ func (c *Cache) put(k pairKey, name string, expires int64, shared bool) {
 	}
 }
 
-// Lookup returns the name client resolved to reach server, if an unexpired
-// answer says so.
+// Lookup returns the name client resolved to reach server, if an answer
+// received by now and unexpired at now says so.
 func (c *Cache) Lookup(client, server netip.Addr, now time.Time) (string, bool) {
 	sk := keyOf(server)
 	w, bit := answeredBit(sk)
@@ -193,13 +213,15 @@ func (c *Cache) hit(k pairKey, now int64) (string, bool) {
 	if !ok {
 		return "", false
 	}
+	if name, ok := e.at(now); ok {
+		return name, true
+	}
 	if now >= e.expires {
 		c.stats.Expired++
 		c.pairs.Delete(k)
 		c.unindex(k)
-		return "", false
 	}
-	return e.name, true
+	return "", false
 }
 
 // Stats returns the counters and current size.
