@@ -57,10 +57,17 @@ type answer struct {
 	added, expires int64
 }
 
-// at returns the answer valid at now: received by then and not expired.
+// answerSkew is how much later than a flow's start its answer may have
+// been captured and still name it: capture on several queues or
+// interfaces reorders packets by milliseconds, and a client may use an
+// answer a moment before the sensor sees it.
+const answerSkew = int64(2 * time.Second)
+
+// at returns the answer valid at now: received by then (give or take
+// answerSkew) and not expired.
 func (c *cached) at(now int64) (string, bool) {
 	for _, a := range [...]*answer{&c.answer, &c.prev} {
-		if a.added <= now && now < a.expires {
+		if a.added <= now+answerSkew && now < a.expires {
 			return a.name, true
 		}
 	}
@@ -164,7 +171,13 @@ func (c *Cache) put(k pairKey, a answer, shared bool) {
 	if old, ok := c.pairs.Get(k); ok { // refreshed in place: one lookup
 		c.stats.Updates++
 		wasShared = old.shared
-		v.prev = old.answer
+		if old.name == a.name {
+			// The same name again (a re-resolution, often every TTL):
+			// one answer since the first, so that a long flow keeps it.
+			v.answer.added, v.prev = old.added, old.prev
+		} else {
+			v.prev = old.answer
+		}
 		*old = v
 	} else {
 		c.stats.Inserts++

@@ -209,3 +209,24 @@ func BenchmarkCache(b *testing.B) {
 		}
 	})
 }
+
+// TestAnswerBeforeFlow: a flow is named by the answer its client had when
+// it started: re-answers with the same name keep a long flow named, an
+// answer captured a moment after the flow's start (reordering) still
+// names it, and a later answer with another name does not.
+func TestAnswerBeforeFlow(t *testing.T) {
+	c := NewCache(Config{})
+	srv := netip.MustParseAddr("203.0.113.7")
+	at := func(s int) time.Time { return testEpoch.Add(time.Duration(s) * time.Second) }
+	c.Add(alice, resolver, answerMsg("a.example", 60, srv.String()), at(0))
+	c.Add(alice, resolver, answerMsg("a.example", 60, srv.String()), at(50))
+	c.Add(alice, resolver, answerMsg("b.example", 60, srv.String()), at(100))
+	for _, tc := range []struct {
+		start int
+		want  string
+	}{{-1, "a.example"}, {-10, ""}, {30, "a.example"}, {90, "a.example"}, {101, "b.example"}} {
+		if got, _ := c.Lookup(alice, srv, at(tc.start)); got != tc.want {
+			t.Errorf("flow started at %d s: named %q, want %q", tc.start, got, tc.want)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func dnsAnswer(t *testing.T, ts int64, client, resolver flow.Addr, name, addr st
 func TestDNSNameFromEarlierAnswerOnly(t *testing.T) {
 	a := func(s string) flow.Addr { return flow.AddrFrom(netip.MustParseAddr(s)) }
 	client, resolver, server := a("10.0.0.5"), a("10.0.0.1"), a("93.184.216.34")
-	sec := int64(time.Second)
+	sec := int64(10 * time.Second) // steps well above dnsmeta's answerSkew
 	tcp := func(ts int64, sport uint16, flags flow.TCPFlags) decode.Packet {
 		return decode.Packet{TS: ts, Key: flow.Key{Src: client, Dst: server, SrcPort: sport, DstPort: 443, Proto: flow.ProtoTCP},
 			IPBytes: 40, TCPFlags: flags}
@@ -51,7 +51,7 @@ func TestDNSNameFromEarlierAnswerOnly(t *testing.T) {
 	})
 	tab.SetInspector(New(Config{}))
 	pkts := []decode.Packet{
-		tcp(0, 1000, flow.FlagSYN), // flow 1 starts, nothing resolved yet
+		tcp(0, 1000, flow.FlagSYN), // flow 1 starts, nothing resolved yet (steps of 10 s)
 		dnsAnswer(t, 1*sec, client, resolver, "late.example", "93.184.216.34"), // answered after flow 1 started
 		tcp(2*sec, 1000, flow.FlagACK),
 		tcp(3*sec, 2000, flow.FlagSYN), // flow 2 starts after late.example
@@ -63,9 +63,9 @@ func TestDNSNameFromEarlierAnswerOnly(t *testing.T) {
 	}
 	tab.Flush(flow.EndEOF)
 	if names[1000] != "" {
-		t.Errorf("flow started at 0 s named %q by an answer received at 1 s", names[1000])
+		t.Errorf("flow started at 0 s named %q by an answer received at 10 s", names[1000])
 	}
 	if names[2000] != "late.example" {
-		t.Errorf("flow started at 3 s named %q, want late.example (the answer before it)", names[2000])
+		t.Errorf("flow started at 30 s named %q, want late.example (the answer before it)", names[2000])
 	}
 }
