@@ -444,7 +444,7 @@ func TestPipelineConfigErrors(t *testing.T) {
 		cfgFile + ":5:12: kafka.rebuild: must not be negative",
 		cfgFile + ":4:23: kafka.heartbeat_interval: must be shorter than session_timeout",
 		"kafka.sasl.username: needed with a SASL mechanism",
-		"rules: no rules: builtin is false and paths is empty",
+		"rules.builtin: no rules: builtin is false and paths is empty",
 		`metrics.listen: "nowhere" is not host:port`,
 	} {
 		if !strings.Contains(e, want) {

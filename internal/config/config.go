@@ -339,8 +339,14 @@ func setText(v reflect.Value, f *field, s string) error {
 			return nil
 		}
 		for i, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				// A stray comma; some element types (netip.Prefix)
+				// would take it for a zero value.
+				return fmt.Errorf("entry %d is empty", i+1)
+			}
 			e := reflect.New(v.Type().Elem()).Elem()
-			if err := setScalar(e, f, strings.TrimSpace(part)); err != nil {
+			if err := setScalar(e, f, part); err != nil {
 				return fmt.Errorf("entry %d: %w", i+1, err)
 			}
 			v.Set(reflect.Append(v, e))

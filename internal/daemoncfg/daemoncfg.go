@@ -65,8 +65,12 @@ func (c *Sensor) Check(report func(key, msg string)) {
 	case c.Read == "" && c.Interface == "":
 		report("read", "need a capture source: read (-r FILE) or interface (-i IFACE)")
 	}
-	if c.Flow.IdleTimeout <= 0 || c.Flow.ActiveTimeout <= 0 {
-		report("flow", "idle_timeout and active_timeout must be positive")
+	// Each key reported by itself, so the problem says where its value came from.
+	if c.Flow.IdleTimeout <= 0 {
+		report("flow.idle_timeout", "must be positive")
+	}
+	if c.Flow.ActiveTimeout <= 0 {
+		report("flow.active_timeout", "must be positive")
 	}
 	if c.Flow.MaxFlows < 1 {
 		report("flow.max_flows", "must be at least 1")

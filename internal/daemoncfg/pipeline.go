@@ -73,7 +73,7 @@ func (c *Pipeline) Check(report func(key, msg string)) {
 		report("kafka.heartbeat_interval", "must be shorter than session_timeout")
 	}
 	if !c.Rules.Builtin && len(c.Rules.Paths) == 0 {
-		report("rules", "no rules: builtin is false and paths is empty")
+		report("rules.builtin", "no rules: builtin is false and paths is empty")
 	}
 	checkListen(c.Metrics.Listen, report)
 }

@@ -48,6 +48,7 @@ type intelSet struct {
 	entries   [nKinds]int
 	skipped   int
 	files     []fileStamp // what was read, to skip reloads that change nothing
+	found     []string    // the configured paths that existed
 }
 
 type fileStamp struct {
@@ -141,6 +142,7 @@ func loadIntel(paths []string) (set *intelSet, missing, problems []string, err e
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("intel list %s: %w", p, err)
 		}
+		set.found = append(set.found, p)
 		for _, f := range files {
 			fi, err := os.Stat(f)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/edgeward/edgeward/internal/fswatch"
 )
@@ -120,7 +121,14 @@ func (e *Enricher) reloadIntel() {
 		e.log.Warn("intel lists reload failed; keeping the lists in use", "err", err)
 		return
 	}
+	// A list that was loaded and went away stays in use, as a database
+	// does: a file briefly absent while it is replaced must not disable it.
 	for _, p := range missing {
+		if slices.Contains(cur.intel.found, p) {
+			e.m.reloads.WithLabelValues(roleIntel, "error").Inc()
+			e.log.Warn("intel lists reload failed; keeping the lists in use", "err", fmt.Errorf("intel list %s: %w", p, fs.ErrNotExist))
+			return
+		}
 		e.log.Warn("intel list not found", "path", p)
 	}
 	next := *cur

@@ -241,12 +241,15 @@ func hasUpper(s string) bool {
 // "13335" are the same entry).
 type Numbers struct{ m map[uint64]struct{} }
 
-// NewNumbers builds a number set; an "AS" or "as" prefix is accepted.
+// NewNumbers builds a number set; an "AS" prefix, in any case, is accepted.
 func NewNumbers(entries []Entry) (*Numbers, error) {
 	n := &Numbers{m: make(map[uint64]struct{}, len(entries))}
 	var errs []error
 	for i, e := range entries {
-		v := strings.TrimPrefix(strings.TrimPrefix(e.Value, "AS"), "as")
+		v := e.Value
+		if len(v) > 2 && strings.EqualFold(v[:2], "AS") {
+			v = v[2:]
+		}
 		x, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
 			errs = append(errs, &EntryError{i, fmt.Errorf("%q is not a number or AS number", e.Value)})

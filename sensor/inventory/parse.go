@@ -47,6 +47,9 @@ func Parse(name string, src []byte) (*Table, error) {
 	var raws []raw
 	var errs Errors
 	var err error
+	// Spreadsheets export "CSV UTF-8" with a byte order mark, which would
+	// otherwise become part of the first column's name.
+	src = bytes.TrimPrefix(src, []byte("\ufeff"))
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".csv":
 		raws, errs, err = parseCSV(name, src)
