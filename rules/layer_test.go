@@ -433,13 +433,8 @@ func TestValueSumErrors(t *testing.T) {
 
 // TestValueSumDouble sums a double field (duration_s) and reports the sum.
 func TestValueSumDouble(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
 		"  aggregate: {type: value_sum, field: duration_s, group_by: [src.ip], window: 1h, condition: {gte: 1500}}\n")
-	set, err := Load([]string{dir}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := NewEngine(set, EngineConfig{})
 	var got []int
 	for i, d := range []float64{1000, 499.5, 0.6, 100} {

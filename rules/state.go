@@ -110,9 +110,11 @@ func (st *ruleState) group(e *Engine, key []byte, t time.Time) *group {
 	g := st.groups[string(key)]
 	if g == nil {
 		if len(st.groups) >= e.cfg.MaxGroups {
+			// Expired as the sweep sees it: by the newest flow time, not
+			// by t, which may be a late flow's.
 			w := st.rule.agg.window
 			for k, old := range st.groups {
-				if t.Sub(old.last) > w {
+				if e.watermark.Sub(old.last) > w {
 					delete(st.groups, k)
 				}
 			}

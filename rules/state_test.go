@@ -198,13 +198,8 @@ func TestTemporalExceptions(t *testing.T) {
 // entry cap, an entry that has already left the window is dropped, not
 // folded into a newer one where it would count for another window.
 func TestValueSumCapDropsExpiredFirst(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
 		"  aggregate: {type: value_sum, field: duration_s, group_by: [src.ip], window: 1h, condition: {gte: 1500}}\n")
-	set, err := Load([]string{dir}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := NewEngine(set, EngineConfig{})
 	var got []int
 	feed := func(at time.Duration, d float64) {
@@ -225,12 +220,7 @@ func TestValueSumCapDropsExpiredFirst(t *testing.T) {
 // TestAggregateMatchesCounted: matches_total counts an aggregate rule's
 // matching flows, so that a shadow aggregate rule shows what it would do.
 func TestAggregateMatchesCounted(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "r.yml", countRule+"  mode: shadow\n")
-	set, err := Load([]string{dir}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadRule(t, countRule+"  mode: shadow\n")
 	e := NewEngine(set, EngineConfig{})
 	for i := range 4 {
 		e.Evaluate(tcpFlow(i, "tcp"), func(*Alert) {})
@@ -243,13 +233,8 @@ func TestAggregateMatchesCounted(t *testing.T) {
 // TestEvictOldest: a rule whose state is full drops its least recently
 // seen groups, the same ones on every run (map order would differ).
 func TestEvictOldest(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, dir, "r.yml", "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
 		"  aggregate: {type: event_count, group_by: [src.ip], window: 1h, condition: {gte: 2}}\n")
-	set, err := Load([]string{dir}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 20 {
 		e := NewEngine(set, EngineConfig{MaxGroups: 3})
 		var fired []string
@@ -269,4 +254,16 @@ func TestEvictOldest(t *testing.T) {
 			t.Fatalf("fired for %v, want %v", fired, want)
 		}
 	}
+}
+
+// loadRule loads one rule file of the given text.
+func loadRule(t *testing.T, text string) *Set {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, dir, "r.yml", text)
+	set, err := Load([]string{dir}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }

@@ -381,12 +381,6 @@ func (w *worker) flow(off int64, headers []kafka.Header) {
 func (w *worker) forward(off int64, headers []kafka.Header, g *keyGroup) {
 	w.n.forwarded++
 	key := w.stash(w.keyBuf)
-	if key == nil {
-		// A key group without fields keys every flow alike, and the
-		// balancer spreads a nil key at random: the first flow stashed in
-		// an empty arena must get an empty key like the others.
-		key = []byte{}
-	}
 	val := w.stash(w.val)
 	src := len(w.arena)
 	w.arena = strconv.AppendInt(w.arena, int64(w.partition), 10)
@@ -406,7 +400,13 @@ func (w *worker) forward(off int64, headers []kafka.Header, g *keyGroup) {
 }
 
 // stash copies b into the batch's arena.
+//
+// It never returns nil, an empty b included: the balancer spreads nil keys
+// at random, and a key group without fields must key every flow alike.
 func (w *worker) stash(b []byte) []byte {
+	if w.arena == nil {
+		w.arena = make([]byte, 0, 4096)
+	}
 	s := len(w.arena)
 	w.arena = append(w.arena, b...)
 	return w.arena[s:len(w.arena):len(w.arena)]
