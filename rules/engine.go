@@ -373,7 +373,7 @@ func (f *field) appendNative(buf []byte, in *Input) (out []byte, ok, native bool
 	switch {
 	case f.kind == KindString && (f.leaf == nil || f.nat.ld == ldString):
 		s, ok := f.strValue(in)
-		return append(buf, s...), ok, true
+		return appendKeyString(buf, s), ok, true
 	case f.kind == KindInt && (f.leaf == nil || f.nat.ld.isInt()):
 		x, ok := f.intValue(in)
 		return strconv.AppendInt(buf, x, 10), ok, true
@@ -393,13 +393,32 @@ func (f *field) appendNative(buf []byte, in *Input) (out []byte, ok, native bool
 func appendValue(buf []byte, v ref.Val) []byte {
 	switch x := v.(type) {
 	case types.String:
-		return append(buf, x...)
+		return appendKeyString(buf, string(x))
 	case types.Int:
 		return strconv.AppendInt(buf, int64(x), 10)
 	case ext.IP:
 		return x.Addr.AppendTo(buf)
 	}
 	return append(buf, strings.TrimSpace(strings.ReplaceAll(toString(nativeValue(v)), "\x00", ""))...)
+}
+
+// appendKeyString appends a string value of a group key. Byte 0 (between
+// a key's values) and byte 1 (which starts the absent marker) are escaped,
+// so that no value can pass for two (SNIs and DHCP hostnames are the
+// client's bytes) nor for an absent one. A value without them, every
+// ordinary one, is appended as it is and keeps its finding uids.
+func appendKeyString(buf []byte, s string) []byte {
+	if strings.IndexByte(s, 0) < 0 && strings.IndexByte(s, 1) < 0 {
+		return append(buf, s...)
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 2 {
+			buf = append(buf, 1, '0'+c)
+		} else {
+			buf = append(buf, c)
+		}
+	}
+	return buf
 }
 
 // groupValues is the values of fields by name, for an alert's group.

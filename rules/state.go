@@ -350,6 +350,12 @@ func (st *ruleState) fire(e *Engine, in *Input, t, start time.Time, value int, k
 			if ms(t) > a.FindingInfo.LastSeenTime {
 				a.FindingInfo.LastSeenTime, a.EndTime, a.Time = ms(t), ms(t), ms(t)
 			}
+			// A flow exported late (idle-ended after a FIN-ended one) can
+			// start before the alert did: the finding then spans it too.
+			// Its uid stays the one the Create alert was given.
+			if ms(start) < a.FindingInfo.FirstSeenTime {
+				a.FindingInfo.FirstSeenTime, a.StartTime = ms(start), ms(start)
+			}
 			if len(a.Evidences) < evidenceLimit && in.Record != nil {
 				a.Evidences = append(a.Evidences, evidenceOf(in.Record))
 			}

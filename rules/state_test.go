@@ -267,3 +267,55 @@ func loadRule(t *testing.T, text string) *Set {
 	}
 	return set
 }
+
+// TestFoldLateFlowFirstSeen: a flow folded into an open alert that started
+// before the alert's first flow moves the finding's first_seen_time and
+// start_time back to it; the uid stays.
+func TestFoldLateFlowFirstSeen(t *testing.T) {
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+		"  suppress: {key: [src.ip], for: 1h}\n")
+	e := NewEngine(set, EngineConfig{})
+	var got []*Alert
+	feed := func(start, end time.Duration) {
+		t0 := time.Unix(1700000000, 0)
+		rec := &flow.Record{Proto: "tcp", Start: t0.Add(start), End: t0.Add(end), Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.1")}}
+		e.Evaluate(&Input{Record: rec}, func(a *Alert) { got = append(got, a) })
+	}
+	feed(10*time.Minute, 11*time.Minute)
+	feed(5*time.Minute, 6*time.Minute) // exported late
+	e.Flush(func(a *Alert) { got = append(got, a) })
+	if len(got) != 2 {
+		t.Fatalf("%d alerts, want a Create and an Update", len(got))
+	}
+	want := time.Unix(1700000000, 0).Add(5 * time.Minute).UnixMilli()
+	u := got[1]
+	if u.FindingInfo.FirstSeenTime != want || u.StartTime != want {
+		t.Errorf("update first_seen_time %d, start_time %d, want %d", u.FindingInfo.FirstSeenTime, u.StartTime, want)
+	}
+	if u.FindingInfo.UID != got[0].FindingInfo.UID {
+		t.Errorf("update uid %s, create uid %s", u.FindingInfo.UID, got[0].FindingInfo.UID)
+	}
+}
+
+// TestGroupKeyValuesDistinct: the values of a group key cannot run into
+// each other or pass for an absent value, whatever bytes a client put in
+// a name.
+func TestGroupKeyValuesDistinct(t *testing.T) {
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: proto == \"tcp\"\n"+
+		"  aggregate: {type: event_count, group_by: [dst.name, src.hostname], window: 1h, condition: {gte: 2}}\n")
+	for _, pair := range [][2][2]string{
+		{{"a\x00b", "c"}, {"a", "b\x00c"}}, // one value's NUL is not the separator
+		{{"\x01absent", "c"}, {"", "c"}},   // "" stands for absent here: no dst.name
+	} {
+		e := NewEngine(set, EngineConfig{})
+		n := 0
+		for i, v := range pair {
+			ts := time.Unix(1700000000, 0).Add(time.Duration(i) * time.Second)
+			rec := &flow.Record{Proto: "tcp", Start: ts, End: ts, Src: flow.Endpoint{Hostname: v[1]}, Dst: flow.Endpoint{Name: v[0]}}
+			e.Evaluate(&Input{Record: rec}, func(*Alert) { n++ })
+		}
+		if n != 0 {
+			t.Errorf("groups %q and %q counted as one", pair[0], pair[1])
+		}
+	}
+}

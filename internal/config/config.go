@@ -576,6 +576,11 @@ func (y *yamlLoader) leaf(n ast.Node, f *field) {
 				bad = true
 				continue
 			}
+			if strings.TrimSpace(s) == "" { // "- ~", "-" or "- ''": as an empty entry of a comma-separated list
+				y.errf(e, f.path, "entry %d is empty", i+1)
+				bad = true
+				continue
+			}
 			ev := reflect.New(v.Type().Elem()).Elem()
 			if err := setScalar(ev, f, s); err != nil {
 				y.errf(e, f.path, "entry %d: %v", i+1, err)

@@ -267,7 +267,9 @@ func (e *Enricher) lookup(st *state, a netip.Addr, en *entry) {
 			case out == found:
 				d.fill(&rec, &en.side)
 			}
-			if d.role == roleAnon {
+			if d.role == roleAnon && err == nil {
+				// Found or not listed, the flags are known; after a
+				// failed lookup they stay absent, not false.
 				en.side.AnonKnown = true
 			}
 		}

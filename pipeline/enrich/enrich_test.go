@@ -1,6 +1,7 @@
 package enrich
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -475,4 +476,39 @@ func TestConcurrentReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestAnonLookupFailed: an address whose anonymizer record cannot be read
+// (a damaged database) is not known to be a non-anonymizer: AnonKnown
+// stays false, so rules that test the flags see them absent, not false.
+func TestAnonLookupFailed(t *testing.T) {
+	d := writeDBs(t, t.TempDir())
+	b, err := os.ReadFile(d.anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The data section follows the search tree and 16 zero bytes, and
+	// ends where the metadata starts; 0xff bytes there are maps too large
+	// for the records left, which the reader refuses.
+	db, err := openDatabase(roleAnon, d.anon)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := db.r.Metadata
+	db.r.Close()
+	start := int(md.NodeCount*md.RecordSize/4) + 16
+	end := bytes.LastIndex(b, []byte("\xab\xcd\xefMaxMind.com"))
+	for i := start; i < end; i++ {
+		b[i] = 0xff
+	}
+	damaged := filepath.Join(t.TempDir(), "damaged.mmdb")
+	if err := os.WriteFile(damaged, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newEnricher(t, Config{Anon: damaged})
+	var r Result
+	e.Enrich(flowRec("10.1.2.3", "198.51.100.1"), &r)
+	if r.Dst.AnonKnown {
+		t.Errorf("a failed lookup gave %+v", r.Dst)
+	}
 }
