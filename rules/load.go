@@ -512,8 +512,13 @@ func (p *fileParser) item(fd *fileDefs, item ast.Node) {
 	}
 }
 
+// celReserved are the words CEL keeps for itself: a list or macro named
+// so would load here and fail only in the condition that uses it.
+var celReserved = []string{"false", "in", "null", "true", "as", "break", "const", "continue", "else", "for",
+	"function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"}
+
 var nameOK = func(s string) bool {
-	if s == "" {
+	if s == "" || slices.Contains(celReserved, s) {
 		return false
 	}
 	for i, c := range s {
@@ -532,7 +537,7 @@ func (p *fileParser) list(item ast.Node) *listDef {
 		case "list":
 			if s, ok := p.scalar(kv.Value, "list name"); ok {
 				if !nameOK(s.v) {
-					p.errf(kv.Value, "list name %q must be an identifier (letters, digits, _)", s.v)
+					p.errf(kv.Value, "list name %q must be an identifier (letters, digits, _) and not a CEL reserved word", s.v)
 				}
 				l.name = s
 			}
@@ -573,7 +578,7 @@ func (p *fileParser) macro(item ast.Node) *macroDef {
 		case "macro":
 			if s, ok := p.scalar(kv.Value, "macro name"); ok {
 				if !nameOK(s.v) {
-					p.errf(kv.Value, "macro name %q must be an identifier (letters, digits, _)", s.v)
+					p.errf(kv.Value, "macro name %q must be an identifier (letters, digits, _) and not a CEL reserved word", s.v)
 					return nil
 				}
 				m.name = s

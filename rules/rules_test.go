@@ -72,6 +72,10 @@ func TestBadFixtures(t *testing.T) {
 		{"not_bool.yml", []string{
 			"testdata/bad/not_bool.yml:5:10: match: must be a bool expression, not int",
 		}},
+		{"reserved.yml", []string{
+			`testdata/bad/reserved.yml:1:9: list name "null" must be an identifier (letters, digits, _) and not a CEL reserved word`,
+			`testdata/bad/reserved.yml:3:10: macro name "in" must be an identifier (letters, digits, _) and not a CEL reserved word`,
+		}},
 		{"syntax.yml", []string{
 			"testdata/bad/syntax.yml:5:28: match: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}",
 		}},
