@@ -55,8 +55,7 @@ func (s *stage) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			s.joined.Store(false)
-			s.c.m.assigned.WithLabelValues(s.topic).Set(0)
+			s.ownNone()
 			// kafka-go retries, after a pause unless the group is
 			// rebalancing: warn once per outage.
 			if failing || errors.Is(err, kafka.RebalanceInProgress) {
@@ -70,9 +69,8 @@ func (s *stage) run(ctx context.Context) error {
 		if len(gen.Assignments[s.topic]) == 0 && s.topicMissing(ctx) {
 			// kafka-go ends a generation at once when its topic is
 			// unknown, and the group would rejoin in a tight loop.
-			s.joined.Store(false)
+			s.ownNone()
 			s.missing.Store(true)
-			s.c.m.assigned.WithLabelValues(s.topic).Set(0)
 			if !failing {
 				log.Warn("the topic does not exist (retrying)")
 			}
@@ -99,6 +97,19 @@ func (s *stage) run(ctx context.Context) error {
 		delete(s.workers, p)
 	}
 	return nil
+}
+
+// ownNone records that the stage owns no partition, between generations
+// (out of the group, or its topic missing). The workers keep their state
+// for the partitions they may get back, but not their lag series: summed
+// over the fleet, a stale one would count its partition twice once
+// another member takes it.
+func (s *stage) ownNone() {
+	s.joined.Store(false)
+	s.c.m.assigned.WithLabelValues(s.topic).Set(0)
+	for p := range s.workers {
+		s.lag.DeleteLabelValues(partitionLabel(p))
+	}
 }
 
 // assign starts a worker per partition of a new generation and drops the

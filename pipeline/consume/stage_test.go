@@ -26,3 +26,23 @@ func TestMissingFlowsTopic(t *testing.T) {
 		t.Errorf("%g consumer group generations in 3 s", n)
 	}
 }
+
+// TestLagOutOfGroup: an instance that drops out of its group (here the
+// broker goes away) owns no partition, and its lag series go with them:
+// summed over the fleet, a stale last value would count a partition twice
+// once another member takes it. They come back when it owns them again.
+func TestLagOutOfGroup(t *testing.T) {
+	h := newHarness(t)
+	in := h.start(h.config(nil))
+	h.waitAssigned(flowParts, in)
+	series := `edgeward_consumer_lag{partition="0"}`
+	waitMetric(t, in.reg, series+" 0")
+	h.c.Stop()
+	waitMetric(t, in.reg, fmt.Sprintf("edgeward_assigned_partitions{topic=%q} 0", h.flows))
+	if v := metricValue(t, in.reg, series); v != -1 {
+		t.Errorf("%s = %g with no partition owned", series, v)
+	}
+	h.c.Restart()
+	h.waitAssigned(flowParts, in)
+	waitMetric(t, in.reg, series+" 0")
+}

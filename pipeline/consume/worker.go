@@ -82,7 +82,6 @@ func newWorker(s *stage, partition int) *worker {
 	w := &worker{
 		s: s, c: s.c, partition: partition,
 		log: s.c.log.With("topic", s.topic, "partition", partition),
-		lag: s.lag.WithLabelValues(partitionLabel(partition)),
 	}
 	w.emit = w.alert
 	w.mark = func(r *rules.Rule) {
@@ -108,6 +107,7 @@ func (w *worker) run(ctx, gctx context.Context, gen *kafka.Generation, committed
 	defer cancel()
 	defer context.AfterFunc(gctx, cancel)()
 	w.flushed = false
+	w.lag = w.s.lag.WithLabelValues(partitionLabel(w.partition)) // the stage drops it between generations
 	if err := w.position(fctx, committed); err != nil {
 		if fctx.Err() == nil {
 			w.log.Warn("cannot start the partition; giving it back", "err", err)
