@@ -119,7 +119,10 @@ Flags:
 	xs := exp.Stats()
 	fmt.Fprintf(stderr, "edgeward sensor: %d packets, %d flows, %d exported to Kafka (%d through the spool), %d left in the spool, %s\n",
 		st.Packets, st.Table.Exported, xs.Exported, xs.Replayed, xs.Spool.Records, st.Elapsed.Round(time.Millisecond))
-	if cerr != nil && !errors.Is(cerr, context.Canceled) && st.Packets == 0 {
+	// A file read part way still made records; a live capture that
+	// failed (its interface went down or away) stopped before it was
+	// asked to, and the service manager restarts on failure only.
+	if cerr != nil && !errors.Is(cerr, context.Canceled) && (st.Packets == 0 || c.Read == "") {
 		fmt.Fprintf(stderr, "edgeward sensor: %v\n", cerr)
 		return 1
 	}

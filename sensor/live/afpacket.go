@@ -49,6 +49,9 @@ type AFPacket struct {
 	mu      sync.Mutex
 	closing bool
 	running sync.WaitGroup
+	// drops are the rings' drops when Close closed them: the counter
+	// stays exported (Collector) after Close and must not fall back.
+	drops uint64
 }
 
 const (
@@ -151,6 +154,10 @@ func (a *AFPacket) Run(ctx context.Context, worker int, sink Sink) error {
 			}
 		case errors.Is(err, afpacket.ErrTimeout):
 			sink.Advance(time.Now().UnixNano())
+		case errors.Is(err, afpacket.ErrPoll):
+			// The socket's error is ENETDOWN once the interface went
+			// down or away (the kernel unhooks the socket); say which.
+			return fmt.Errorf("afpacket %s: reading: %w", a.cfg.Interface, interfaceState(a.cfg.Interface, err))
 		default:
 			return fmt.Errorf("afpacket %s: reading: %w", a.cfg.Interface, err)
 		}
@@ -167,15 +174,33 @@ func (a *AFPacket) Run(ctx context.Context, worker int, sink Sink) error {
 	}
 }
 
+// interfaceState explains a poll error by the interface's state.
+func interfaceState(iface string, err error) error {
+	ifc, ierr := net.InterfaceByName(iface)
+	switch {
+	case ierr != nil:
+		return fmt.Errorf("the interface is gone (%v): %w", ierr, err)
+	case ifc.Flags&net.FlagUp == 0:
+		return fmt.Errorf("the interface went down: %w", err)
+	}
+	return err
+}
+
 // Stats returns the frames read and the frames the rings dropped.
 func (a *AFPacket) Stats() Stats {
-	s := Stats{Packets: a.packets.Load(), Bytes: a.bytes.Load()}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return Stats{Packets: a.packets.Load(), Bytes: a.bytes.Load(), SocketDrops: a.drops + a.socketDrops()}
+}
+
+// socketDrops sums the open rings' drops; a.mu held.
+func (a *AFPacket) socketDrops() (n uint64) {
 	for _, tp := range a.socks {
 		if _, v3, err := tp.SocketStats(); err == nil {
-			s.SocketDrops += uint64(v3.Drops())
+			n += uint64(v3.Drops())
 		}
 	}
-	return s
+	return n
 }
 
 func (a *AFPacket) stopping() bool {
@@ -191,6 +216,9 @@ func (a *AFPacket) Close() error {
 	a.closing = true
 	a.mu.Unlock()
 	a.running.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.drops += a.socketDrops()
 	for _, tp := range a.socks {
 		tp.Close()
 	}

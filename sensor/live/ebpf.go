@@ -100,7 +100,9 @@ type EBPF struct {
 	attach  string
 	rd      *ringbuf.Reader
 	link    layers.LinkType
+	ifindex int
 	offset  int64 // wall clock minus CLOCK_MONOTONIC, ns
+	down    bool  // the interface was down at the last sweep
 
 	rec     ringbuf.Record
 	x       flowtable.External
@@ -114,6 +116,13 @@ type EBPF struct {
 	evicted atomic.Uint64 // entries the LRU evicted before a sweep collected them
 	short   atomic.Uint64 // events too short to be ours
 	detach  sync.Once
+
+	// Close frees the counters map; Stats then returns what it held, as
+	// the drop counters stay exported (Collector) while the daemon
+	// flushes to Kafka, and a Prometheus counter must not fall back.
+	closeMu sync.Mutex
+	closed  bool
+	final   Stats
 }
 
 // OpenEBPF loads the programs, attaches them to the interface's ingress
@@ -133,7 +142,7 @@ func OpenEBPF(cfg EBPFConfig) (*EBPF, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where, err)
 	}
-	e := &EBPF{cfg: cfg, log: cfg.Logger.With("component", "ebpf", "interface", cfg.Interface), link: linkType(cfg.Interface)}
+	e := &EBPF{cfg: cfg, log: cfg.Logger.With("component", "ebpf", "interface", cfg.Interface), link: linkType(cfg.Interface), ifindex: ifc.Index}
 	raw := uint8(0)
 	if e.link == layers.LinkTypeRaw {
 		raw = 1
@@ -270,6 +279,9 @@ func (e *EBPF) Run(ctx context.Context, _ int, sink Sink) error {
 			if err := e.sweep(sink, now); err != nil {
 				return err
 			}
+			if err := e.checkInterface(); err != nil {
+				return err // the sweep above collected what was counted
+			}
 			next = now.Add(e.cfg.SweepInterval)
 		}
 	}
@@ -286,6 +298,28 @@ func (e *EBPF) Run(ctx context.Context, _ int, sink Sink) error {
 		e.handle(e.rec.RawSample, sink)
 	}
 	return e.sweep(sink, time.Now())
+}
+
+// checkInterface fails when the interface is gone: its programs went with
+// it, so nothing would be counted again. While it is down the programs stay
+// attached and count again once it is up; that is logged.
+func (e *EBPF) checkInterface() error {
+	l, err := netlink.LinkByIndex(e.ifindex)
+	if errors.As(err, &netlink.LinkNotFoundError{}) {
+		return fmt.Errorf("ebpf %s: the interface is gone (deleted?), and its programs with it", e.cfg.Interface)
+	}
+	if err != nil {
+		return nil // cannot tell; the next sweep asks again
+	}
+	if down := l.Attrs().Flags&net.FlagUp == 0; down != e.down {
+		e.down = down
+		if down {
+			e.log.Warn("interface is down: nothing is captured until it is up")
+		} else {
+			e.log.Info("interface is up again")
+		}
+	}
+	return nil
 }
 
 var eventSize = int(unsafe.Sizeof(bpf.Event{}))
@@ -416,8 +450,18 @@ func (e *EBPF) counters() (sum [bpf.NumCounters]uint64) {
 	return sum
 }
 
-// Stats returns the kernel's counters and the sweep's.
+// Stats returns the kernel's counters and the sweep's; after Close, their
+// last values.
 func (e *EBPF) Stats() Stats {
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if e.closed {
+		return e.final
+	}
+	return e.stats()
+}
+
+func (e *EBPF) stats() Stats {
 	sum := e.counters()
 	return Stats{
 		Packets:      sum[bpf.CounterPackets],
@@ -436,6 +480,11 @@ func (e *EBPF) Close() error {
 	e.unattach()
 	if e.rd != nil {
 		e.rd.Close()
+	}
+	e.closeMu.Lock()
+	defer e.closeMu.Unlock()
+	if !e.closed {
+		e.final, e.closed = e.stats(), true
 	}
 	return e.objs.Close()
 }
