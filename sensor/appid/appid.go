@@ -242,11 +242,11 @@ func (id *Identifier) domain(name string) (entry, bool) {
 	if name == "" || len(id.domains) == 0 {
 		return entry{}, false
 	}
-	if name[len(name)-1] == '.' {
-		name = name[:len(name)-1]
-	}
 	if i := lastColon(name); i >= 0 {
 		name = name[:i]
+	}
+	if name != "" && name[len(name)-1] == '.' {
+		name = name[:len(name)-1]
 	}
 	if len(name) == 0 || len(name) > maxName {
 		return entry{}, false
@@ -371,7 +371,15 @@ func (id *Identifier) byPort(in *Input) Result {
 	if set == nil {
 		return Result{}
 	}
-	for _, p := range [2]uint16{in.ServerPort, in.ClientPort} {
+	// The client's port names an application only when the server's is
+	// not a well-known one: a capture that missed a session's start may
+	// take the server for the client, but a browsing flow's ephemeral
+	// port (a DNS query from 51820, QUIC from 41641) names nothing.
+	ports := [2]uint16{in.ServerPort, in.ClientPort}
+	if in.ServerPort != 0 && in.ServerPort < 1024 {
+		ports[1] = 0
+	}
+	for _, p := range ports {
 		if p != 0 && set.has(p) {
 			e := id.ports[portKeyOf(proto, p)]
 			return Result{e.app, SourcePort, e.category}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgeward/edgeward/flow"
@@ -149,6 +150,10 @@ type slot struct {
 	parsed, done, named bool
 	// identified: identify ran with the flow's payloads (app holds its result).
 	identified bool
+	// synSeen marks the directions whose SYN was seen; isn holds the
+	// sequence number of their first payload byte.
+	synSeen [2]bool
+	isn     [2]uint32
 	// The flow's transport and ports, initiator first.
 	proto        uint8
 	cport, sport uint16
@@ -287,12 +292,13 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	if !tcp && p.Key.Proto != flow.ProtoUDP {
 		return false
 	}
-	if len(p.Payload) == 0 {
-		return true
-	}
 	d := 1
 	if fromInitiator {
 		d = 0
+	}
+	syn := tcp && p.TCPFlags&flow.FlagSYN != 0
+	if len(p.Payload) == 0 && !syn {
+		return true
 	}
 	if *s == None {
 		*s = in.open()
@@ -305,6 +311,17 @@ func (in *Inspector) Packet(s *int32, fromInitiator bool, p *decode.Packet) bool
 	sl := in.slot(*s)
 	if sl.done {
 		return false
+	}
+	if syn && sl.used[d] == 0 && (sl.st == nil || !sl.st.tcp[d].anchored) {
+		// The SYN says where the direction's stream starts: its first
+		// payload segment may be captured after a later one.
+		sl.synSeen[d], sl.isn[d] = true, p.Seq+1
+		if sl.st != nil {
+			sl.st.tcp[d].expect(sl.isn[d])
+		}
+	}
+	if len(p.Payload) == 0 {
+		return true
 	}
 	wasNamed := sl.named
 	if !sl.parsed {
@@ -369,8 +386,12 @@ func (in *Inspector) state(sl *slot) *state {
 		st.hello.Names = in.strs
 		st.quic.Hello.Names = in.strs
 	}
-	st.tcp[0].reset(in.cfg.MaxStream)
-	st.tcp[1].reset(in.cfg.MaxStream)
+	for d := range st.tcp {
+		st.tcp[d].reset(in.cfg.MaxStream)
+		if sl.synSeen[d] {
+			st.tcp[d].expect(sl.isn[d])
+		}
+	}
 	st.parser, st.done, st.skip, st.socks = [2]proto{}, [2]bool{}, [2]int{}, 0
 	st.hello.Reset()
 	st.server.Reset()
@@ -398,6 +419,7 @@ func (in *Inspector) open() int32 {
 	}
 	sl := in.slot(i)
 	sl.used, sl.udp, sl.parsed, sl.done, sl.named, sl.identified, sl.st, sl.app = [2]uint8{}, udpUnknown, false, false, false, false, nil, appid.Result{}
+	sl.synSeen = [2]bool{}
 	sl.res = result{}
 	return i
 }
@@ -443,7 +465,11 @@ func (in *Inspector) tcpPacket(sl *slot, d int, p *decode.Packet) bool {
 		return false
 	}
 	s := &st.tcp[d]
-	if !st.done[d] && s.add(p.Seq, p.Payload) {
+	seq := p.Seq
+	if p.TCPFlags&flow.FlagSYN != 0 {
+		seq++ // TCP Fast Open data follows the SYN's own sequence number
+	}
+	if !st.done[d] && s.add(seq, p.Payload) {
 		st.done[d] = in.parseTCP(sl, d, p)
 	}
 	if len(p.Payload) > 0 && int(sl.used[d])+1 >= in.cfg.MaxPackets {
@@ -470,6 +496,9 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		st.parser[d] = classifyTCP(b, d, p)
 		if st.parser[d] == pNone && st.skip[d] == 0 && (d == 0 && isSOCKSStart(b) || d == 1 && st.socks != 0) {
 			st.parser[d] = pSOCKS
+		}
+		if st.parser[d] == pNone && d == 1 && st.parser[0] == pSSH {
+			st.parser[1] = pSSH // text lines before the server's identification (RFC 4253 4.2)
 		}
 	}
 	switch st.parser[d] {
@@ -536,7 +565,11 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			}
 			if err != nil {
 				in.count("http request", err, httpmeta.ErrNotHTTP, httpmeta.ErrTooLong)
-				return true
+				// A header block past the bound (large cookies) still
+				// gave the request line and the headers within it.
+				if !errors.Is(err, httpmeta.ErrTooLong) || in.httpReq.Method == "" {
+					return true
+				}
 			}
 			in.stats.HTTPRequests++
 			r := &in.httpReq
@@ -547,9 +580,9 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 			h.Method, h.Path, h.UserAgent = r.Method, r.Path, r.UserAgent
 			h.Host = r.Host
 			if r.Port != 0 && (r.Method == "CONNECT" || r.Port != p.Key.DstPort && r.Port != p.Key.SrcPort) {
-				h.Host = r.Host + ":" + strconv.Itoa(int(r.Port))
+				h.Host = hostPort(r.Host, r.Port)
 			}
-			if r.Method == "CONNECT" { // a proxy tunnel: what follows is the tunnelled protocol
+			if r.Method == "CONNECT" && err == nil { // a proxy tunnel: what follows is the tunnelled protocol
 				st.skip[0] += r.HeaderLen
 				st.parser[0] = pUnknown
 				return in.parseTCP(sl, 0, p)
@@ -582,10 +615,14 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		}
 		in.stats.SSHBanners++
 		id := in.ident.String()
-		if d == 0 {
-			sl.res.SSH().Client = id
-		} else {
+		if d == 1 {
 			sl.res.SSH().Server = id
+			return true
+		}
+		sl.res.SSH().Client = id
+		if st.serverUnexplained() { // the server's first bytes may be lines before its identification
+			st.parser[1] = pSSH
+			st.done[1] = in.parseTCP(sl, 1, p)
 		}
 		return true
 	case pDNS:
@@ -603,6 +640,15 @@ func (in *Inspector) parseTCP(sl *slot, d int, p *decode.Packet) bool {
 		return false // nothing after a tunnel handshake yet
 	}
 	return true
+}
+
+// hostPort joins an HTTP host and port, bracketing an IPv6 literal (which
+// httpmeta returns without its brackets) so the port stays separable.
+func hostPort(host string, port uint16) string {
+	if strings.IndexByte(host, ':') >= 0 {
+		return "[" + host + "]:" + strconv.Itoa(int(port))
+	}
+	return host + ":" + strconv.Itoa(int(port))
 }
 
 var httpMethods = [][]byte{[]byte("GET "), []byte("POST "), []byte("HEAD "), []byte("PUT "), []byte("DELETE "),
@@ -676,7 +722,7 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 			h := sl.res.HTTP(&in.spare)
 			h.Method, h.Host, h.Path, h.UserAgent = r.Method, r.Host, r.Path, r.UserAgent
 			if r.Port != 0 {
-				h.Host += ":" + strconv.Itoa(int(r.Port))
+				h.Host = hostPort(r.Host, r.Port)
 			}
 		}
 		return false

@@ -46,13 +46,21 @@ func (s *stream) forget() {
 	s.buf, s.borrowed = s.own[:0], false
 }
 
+// expect anchors the stream at seq, the byte after the direction's SYN, so
+// that a first payload segment captured after a later one is not mistaken
+// for the stream's start.
+func (s *stream) expect(seq uint32) {
+	s.next, s.anchored = seq, true
+}
+
 // add takes one segment and reports whether the in-order bytes grew.
 func (s *stream) add(seq uint32, data []byte) bool {
 	s.settle()
 	if len(data) == 0 || len(s.buf) >= s.limit {
 		return false
 	}
-	if !s.anchored { // the first segment: nothing held, nothing before it
+	if !s.anchored || len(s.buf) == 0 && len(s.held) == 0 && seq == s.next {
+		// The first segment: nothing held, nothing before it.
 		s.next, s.anchored = seq, true
 		n := min(len(data), s.limit)
 		s.buf, s.borrowed = data[:n:n], true
