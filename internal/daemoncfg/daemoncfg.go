@@ -23,7 +23,7 @@ type Sensor struct {
 	Read      string         `yaml:"read" flag:"r" help:"capture file to read (pcap or pcapng); the sensor stops at its end"`
 	Interface string         `yaml:"interface" flag:"i" help:"network interface to capture from (live capture)"`
 	Mode      string         `yaml:"mode" flag:"mode" default:"afpacket" enum:"afpacket|ebpf" help:"live capture method"`
-	Internal  []netip.Prefix `yaml:"internal" flag:"internal" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10" help:"corporate address space; flows are attributed to the device on the internal side"`
+	Internal  []netip.Prefix `yaml:"internal" flag:"internal" default:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,fc00::/7,fe80::/10" help:"corporate address space; flows are attributed to the device on the internal side"`
 	Inventory string         `yaml:"inventory" flag:"inventory" help:"device inventory file (CSV or YAML, see docs/schema.md)"`
 	Sessions  struct {
 		Feed          string   `yaml:"feed" flag:"sessions" help:"VPN session feed, JSON lines (docs/egress.md)"`

@@ -32,8 +32,7 @@ type TableConfig struct {
 // TableStats are cumulative counters and the current size.
 type TableStats struct {
 	Len       int
-	Evictions uint64 // live entries dropped for capacity (addresses and clients)
-	Expired   uint64
+	Evictions uint64 // entries dropped for capacity (addresses and clients)
 }
 
 type addrKey [16]byte
@@ -74,7 +73,6 @@ type Table struct {
 	// never sees DHCP spends no memory on them.
 	leases  *lru.LRU[addrKey, leaseEntry]
 	clients *lru.LRU[string, clientInfo]
-	expired uint64
 }
 
 // NewTable returns an empty Table.
@@ -129,9 +127,9 @@ func (t *Table) AddV4(m *V4, now time.Time) {
 		}
 	case Release:
 		if m.ClientAddr.IsValid() {
-			t.unbind(m.ClientAddr, m.ClientMAC)
+			t.release(m.ClientAddr, now, func(l *Lease) bool { return bytes.Equal(l.MAC, m.ClientMAC) })
 		}
-	case Decline: // the client found the offered address already in use
+	case Decline: // the client found the offered address already in use: it never held it
 		if m.RequestedAddr.IsValid() {
 			t.unbind(m.RequestedAddr, m.ClientMAC)
 		}
@@ -156,17 +154,16 @@ func (t *Table) AddV6(m *V6, now time.Time) {
 		info.vendorClass = "" // the server's, not the client's
 		for _, a := range m.Addrs {
 			if a.ValidSeconds == 0 {
-				// RFC 8415 18.3.4: a zero valid lifetime withdraws the address.
-				t.leases.Delete(keyOf(a.Addr))
+				// RFC 8415 18.3.4: a zero valid lifetime withdraws the
+				// address from this client.
+				t.release(a.Addr, now, func(l *Lease) bool { return bytes.Equal(l.ClientID, m.ClientDUID) })
 				continue
 			}
 			t.bind(a.Addr, ckey, info, a.ValidSeconds, now)
 		}
 	case Release6:
 		for _, a := range m.Addrs {
-			if e, ok := t.leases.Peek(keyOf(a.Addr)); ok && bytes.Equal(e.lease.ClientID, m.ClientDUID) {
-				t.leases.Delete(keyOf(a.Addr))
-			}
+			t.release(a.Addr, now, func(l *Lease) bool { return bytes.Equal(l.ClientID, m.ClientDUID) })
 		}
 	}
 }
@@ -214,6 +211,16 @@ func sameClient(a, b *Lease) bool {
 	return bytes.Equal(a.ClientID, b.ClientID)
 }
 
+// release ends the lease on addr at now if holder says it is the client's.
+// The entry stays: flows are attributed when they close, with their start
+// time, and those the client opened before the release are still its own.
+func (t *Table) release(addr netip.Addr, now time.Time, holder func(*Lease) bool) {
+	if e, ok := t.leases.Peek(keyOf(addr)); ok && holder(&e.lease) {
+		e.expires = min(e.expires, now.UnixNano())
+	}
+}
+
+// unbind forgets that addr was mac's.
 func (t *Table) unbind(addr netip.Addr, mac net.HardwareAddr) {
 	if e, ok := t.leases.Peek(keyOf(addr)); ok && bytes.Equal(e.lease.MAC, mac) {
 		t.leases.Delete(keyOf(addr))
@@ -238,7 +245,11 @@ func merge(primary, fallback clientInfo) clientInfo {
 
 // Lookup returns the client holding addr at now, if an unexpired entry
 // says so: the one before the current holder when now is before the
-// address changed hands. It does not allocate.
+// address changed hands. It does not allocate. An entry expired at now is
+// kept: records are attributed when they close, with their start time, so
+// a longer flow that started while the lease was held may still be looked
+// up after this one; the capacity bounds what expired entries hold, and
+// they are the first to be evicted, since only a hit marks an entry used.
 func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -246,19 +257,18 @@ func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 		return Lease{}, false
 	}
 	k := keyOf(addr)
-	e, ok := t.leases.Get(k)
+	e, ok := t.leases.Peek(k)
 	if !ok {
 		return Lease{}, false
 	}
+	l := &e.lease
 	if p := e.prev; p != nil && now.UnixNano() < e.prevEnd && !now.Before(p.Seen) {
-		return *p, true
-	}
-	if now.UnixNano() >= e.expires {
-		t.expired++
-		t.leases.Delete(k)
+		l = p
+	} else if now.UnixNano() >= e.expires {
 		return Lease{}, false
 	}
-	return e.lease, true
+	t.leases.Get(k) // marks it used
+	return *l, true
 }
 
 // Stats returns the counters and current size.
@@ -266,11 +276,10 @@ func (t *Table) Stats() TableStats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.leases == nil {
-		return TableStats{Expired: t.expired}
+		return TableStats{}
 	}
 	return TableStats{
 		Len:       t.leases.Len(),
 		Evictions: t.leases.Evictions() + t.clients.Evictions(),
-		Expired:   t.expired,
 	}
 }

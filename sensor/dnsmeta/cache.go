@@ -29,8 +29,7 @@ type CacheStats struct {
 	Len       int
 	Inserts   uint64 // new entries
 	Updates   uint64 // existing entries refreshed by a newer answer
-	Evictions uint64 // live entries dropped for capacity
-	Expired   uint64 // entries dropped because their TTL ran out
+	Evictions uint64 // entries dropped for capacity
 }
 
 // addrKey is an address packed without the netip zone pointer, so map keys
@@ -220,21 +219,21 @@ func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
 }
 
 // hit is called only for a server an answer named (answered, byServer),
-// so pairs is made.
+// so pairs is made. An answer expired at now is kept: records are named
+// when they close, with their start time, so a longer flow that started
+// while the answer was valid may still be looked up after this one. The
+// capacity bounds what expired answers hold, and they are the first to
+// be evicted, since only a hit marks an entry as used.
 func (c *Cache) hit(k pairKey, now int64) (string, bool) {
-	e, ok := c.pairs.Get(k)
+	e, ok := c.pairs.Peek(k)
 	if !ok {
 		return "", false
 	}
-	if name, ok := e.at(now); ok {
-		return name, true
+	name, ok := e.at(now)
+	if ok {
+		c.pairs.Get(k)
 	}
-	if now >= e.expires {
-		c.stats.Expired++
-		c.pairs.Delete(k)
-		c.unindex(k)
-	}
-	return "", false
+	return name, ok
 }
 
 // Stats returns the counters and current size.

@@ -123,7 +123,9 @@ func local(addr netip.Addr) bool {
 // the next call.
 func (a *Attributor) Apply(r *flow.Record) {
 	srcIn := a.Internal(r.Src.IP) || r.Src.IP.IsUnspecified() // 0.0.0.0: a DHCP client without an address yet
-	dstIn := a.Internal(r.Dst.IP) || local(r.Dst.IP)
+	// Multicast and broadcast keep an internal sender's flow internal; from
+	// an external sender they name no corporate device: not inbound.
+	dstIn := a.Internal(r.Dst.IP) || srcIn && local(r.Dst.IP)
 	switch {
 	case srcIn && dstIn:
 		r.Direction = "internal"

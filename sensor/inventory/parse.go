@@ -284,8 +284,11 @@ func scalars(n ast.Node, list bool) ([]value, error) {
 	case *ast.StringNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.LiteralNode:
 		l, c := pos(n)
 		s := v.GetToken().Value
-		if sn, ok := v.(*ast.StringNode); ok {
-			s = sn.Value
+		switch v := v.(type) {
+		case *ast.StringNode:
+			s = v.Value
+		case *ast.LiteralNode: // | or >: the token is the indicator
+			s = v.Value.Value
 		}
 		return []value{{s, l, c}}, nil
 	case *ast.SequenceNode:
@@ -321,6 +324,9 @@ func (r raw) device(file string) (*Device, *LineError) {
 	id, ok := one("id")
 	if !ok {
 		return nil, &LineError{File: file, Line: r.line, Col: r.col, Err: errors.New("device has no id")}
+	}
+	if strings.TrimSpace(id.s) == "" { // YAML's id: "" (an empty CSV cell is absent)
+		return fail(id, "device has no id")
 	}
 	d.ID = id.s
 	if v, ok := one("owner"); ok {
@@ -369,7 +375,11 @@ func (r raw) device(file string) (*Device, *LineError) {
 		if err != nil {
 			return fail(v, "ip %q is not an IP address: %v", v.s, err)
 		}
-		d.IPs = append(d.IPs, ip.Unmap())
+		if ip.IsUnspecified() || ip.IsMulticast() || ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			return fail(v, "ip %q is an unspecified, multicast or broadcast address and cannot identify a device", v.s)
+		}
+		// Flow addresses carry no zone: fe80::1%eth0 is matched as fe80::1.
+		d.IPs = append(d.IPs, ip.Unmap().WithZone(""))
 	}
 	if v, ok := one("wireguard_public_key"); ok {
 		k, err := base64.StdEncoding.DecodeString(v.s)
