@@ -163,15 +163,19 @@ static __always_inline int transport(struct __sk_buff *skb, void *data, void *da
 	p->key.proto = proto;
 	p->payload_len = l4len > 0 ? l4len : 0;
 	__u8 *h;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) {
+		/* The ports open the three headers; they are kept from a
+		 * header cut short after them. */
+		if (cap < 4)
+			return PARSE_BAD;
+		if (!(h = AT(skb, off, 4)))
+			return PARSE_SHORT;
+		p->key.port_a = (__u16)h[0] << 8 | h[1];
+		p->key.port_b = (__u16)h[2] << 8 | h[3];
+	}
 	switch (proto) {
 	case IPPROTO_TCP:
-		if (cap < 20) { /* ports from a header cut short */
-			if (cap < 4)
-				return PARSE_BAD;
-			if (!(h = AT(skb, off, 4)))
-				return PARSE_SHORT;
-			p->key.port_a = (__u16)h[0] << 8 | h[1];
-			p->key.port_b = (__u16)h[2] << 8 | h[3];
+		if (cap < 20) { /* the ports (above) from a header cut short */
 			if (cap >= 14) {
 				if (!(h = AT(skb, off, 14)))
 					return PARSE_SHORT;
@@ -182,8 +186,6 @@ static __always_inline int transport(struct __sk_buff *skb, void *data, void *da
 		}
 		if (!(h = AT(skb, off, 20)))
 			return PARSE_SHORT;
-		p->key.port_a = (__u16)h[0] << 8 | h[1];
-		p->key.port_b = (__u16)h[2] << 8 | h[3];
 		p->seq = (__u32)h[4] << 24 | (__u32)h[5] << 16 | (__u32)h[6] << 8 | h[7];
 		p->flags = h[13];
 		int hl = (h[12] >> 4) * 4;
@@ -197,24 +199,19 @@ static __always_inline int transport(struct __sk_buff *skb, void *data, void *da
 		p->sample = 1;
 		return PARSE_OK;
 	case IPPROTO_UDP:
-		if (cap < 8) {
-			if (cap < 4)
-				return PARSE_BAD;
-			if (!(h = AT(skb, off, 4)))
-				return PARSE_SHORT;
-			p->key.port_a = (__u16)h[0] << 8 | h[1];
-			p->key.port_b = (__u16)h[2] << 8 | h[3];
+		if (cap < 8) { /* the ports (above) from a header cut short */
 			p->payload_len = 0;
 			return PARSE_OK;
 		}
 		if (!(h = AT(skb, off, 8)))
 			return PARSE_SHORT;
-		p->key.port_a = (__u16)h[0] << 8 | h[1];
-		p->key.port_b = (__u16)h[2] << 8 | h[3];
 		p->payload_len = l4len > 8 ? l4len - 8 : 0;
 		p->payload_off = off + 8;
 		p->payload_cap = cap - 8;
 		p->sample = 1;
+		return PARSE_OK;
+	case IPPROTO_SCTP: /* after a 12-byte common header; its chunks are not inspected */
+		p->payload_len = l4len > 12 ? l4len - 12 : 0;
 		return PARSE_OK;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:

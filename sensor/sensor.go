@@ -56,10 +56,11 @@ func (s *Stats) Errors() uint64 {
 }
 
 // ReadFile reads a capture file to its end and passes every flow record to
-// emit, flushing open flows with end_reason "eof". When the file is damaged
-// part way, the flows of the packets before the damage are still emitted
-// and the returned error says where the damage is; check Stats.Packets to
-// tell a damaged file from an unreadable one.
+// emit, flushing open flows with end_reason "eof" ("shutdown" when ctx ends
+// first). When the file is damaged part way, the flows of the packets
+// before the damage are still emitted and the returned error says where the
+// damage is; check Stats.Packets to tell a damaged file from an unreadable
+// one.
 func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit) (Stats, error) {
 	start := time.Now()
 	var st Stats
@@ -89,11 +90,13 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 		fr   pcapfile.Frame
 		pkt  decode.Packet
 		rerr error
+		end  = flow.EndEOF
 	)
 	for {
 		if st.Packets&0xfff == 0 {
 			if ctx.Err() != nil {
-				rerr = ctx.Err()
+				// Stopped before the capture ended: not "eof".
+				rerr, end = ctx.Err(), flow.EndShutdown
 				break
 			}
 			if p := cfg.Progress; p != nil {
@@ -117,7 +120,7 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 		p.Packets.Store(st.Packets)
 		p.Bytes.Store(st.Bytes)
 	}
-	table.Flush(flow.EndEOF)
+	table.Flush(end)
 	st.Decode = dec.Stats
 	st.Table = table.Stats()
 	if insp != nil {

@@ -455,6 +455,18 @@ func (d *Decoder) transport(proto uint8, src, dst flow.Addr, data []byte, l4len 
 		p.Key.SrcPort, p.Key.DstPort, p.ICMPOneWay = flow.ICMPPorts(proto, data[0], data[1])
 		p.PayloadLen = uint32(max(l4len-4, 0)) // after type, code, checksum: as Zeek counts
 		p.Payload = nil
+	case 132: // SCTP: the ports open its 12-byte common header; chunks are not inspected
+		if len(data) < 4 {
+			d.Stats.BadTransport++
+			return Bad
+		}
+		if len(data) < 12 {
+			d.Stats.Truncated++
+		}
+		p.Key.SrcPort = binary.BigEndian.Uint16(data[0:2])
+		p.Key.DstPort = binary.BigEndian.Uint16(data[2:4])
+		p.PayloadLen = uint32(max(l4len-12, 0))
+		p.Payload = nil
 	case 47: // GRE
 		if depth < MaxTunnelDepth {
 			return d.greInner(p, depth)

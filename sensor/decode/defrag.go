@@ -36,6 +36,7 @@ type fragSlot struct {
 	units     []uint64 // bitmap of 8-byte units received
 	have      int      // units received
 	total     int      // payload length once the last fragment is in, else -1
+	end       int      // highest fragment end so far
 	hdrLen    int      // IP header (+ unfragmentable extension headers) of the first fragment
 	next      uint8    // protocol / next header of the fragmentable part
 	frags     int
@@ -87,7 +88,7 @@ func (d *defragger) add(k fragKey, now int64, off int, more bool, payload []byte
 		s := &d.slots[si]
 		s.key, s.firstSeen, s.inUse = k, now, true
 		s.gen++
-		s.total, s.have, s.frags, s.hdrLen = -1, 0, 0, 0
+		s.total, s.end, s.have, s.frags, s.hdrLen = -1, 0, 0, 0, 0
 		clear(s.units)
 		d.index[k] = si
 		d.fifo = append(d.fifo, fifoEntry{si, s.gen})
@@ -99,6 +100,15 @@ func (d *defragger) add(k fragKey, now int64, off int, more bool, payload []byte
 		d.release(si)
 		return nil, 0, 0, false
 	}
+	if s.total >= 0 && end > s.total || !more && end < s.end {
+		// Data past the last fragment's end: inconsistent, as Linux
+		// judges it. Counting it would let the units past the end stand
+		// in for a hole, and the hole would be reported as zeros.
+		d.stats.FragInvalid++
+		d.release(si)
+		return nil, 0, 0, false
+	}
+	s.end = max(s.end, end)
 	if off == 0 {
 		s.hdrLen, s.next = hdrLen, next
 	}

@@ -54,6 +54,7 @@ type entry struct {
 	icmpType   uint8
 	icmpCode   uint8
 	external   bool   // counted outside the table (UpdateExternal)
+	icmpInit   bool   // icmpType and icmpCode are the initiator's
 	enq        int64  // when the flow was last put at the LRU list's tail
 	closeAt    int64  // when a closing flow's linger ends
 	gen        uint64 // External.Gen of the counting this record holds
@@ -108,6 +109,7 @@ func (e *entry) reset(p *decode.Packet, swapped bool, tun *decode.Carrier) {
 	case flow.ProtoICMP, flow.ProtoICMPv6:
 		e.icmpType, e.icmpCode, e.icmpOneWay = p.ICMPType, p.ICMPCode, p.ICMPOneWay
 		senderIsInitiator = !isICMPReply(p.Key.Proto, p.ICMPType)
+		e.icmpInit = senderIsInitiator
 	}
 	e.srcIsB = swapped == senderIsInitiator
 	if !senderIsInitiator && p.Key.Proto == flow.ProtoTCP {
@@ -168,6 +170,15 @@ func (e *entry) account(p *decode.Packet, swapped bool) bool {
 	if swapped != e.srcIsB {
 		d = 1
 	}
+	if p.TCPFlags&flow.FlagSYN != 0 && p.Key.Proto == flow.ProtoTCP && (e.dir[0].flags|e.dir[1].flags)&flow.FlagSYN == 0 {
+		// The connection's first SYN names the initiator (its sender, or a
+		// SYN-ACK's receiver), also when packets before it were taken for
+		// the other side's: reordered at capture, or a guess from ports.
+		if (d == 0) != (p.TCPFlags&flow.FlagACK == 0) {
+			e.flip()
+			d = 1 - d
+		}
+	}
 	if p.TS > e.last {
 		e.last = p.TS
 	}
@@ -188,6 +199,11 @@ func (e *entry) account(p *decode.Packet, swapped bool) bool {
 		e.macsKnown = !e.mac[0].IsZero() && !e.mac[1].IsZero()
 	}
 	if p.Key.Proto != flow.ProtoTCP {
+		if d == 0 && !e.icmpInit && (p.Key.Proto == flow.ProtoICMP || p.Key.Proto == flow.ProtoICMPv6) {
+			// The record names the initiator's first message, not the
+			// reply that reached the sensor before it.
+			e.icmpType, e.icmpCode, e.icmpInit = p.ICMPType, p.ICMPCode, true
+		}
 		return false
 	}
 	f := p.TCPFlags
@@ -201,6 +217,25 @@ func (e *entry) account(p *decode.Packet, swapped bool) bool {
 		s.seen |= seenFIN
 	}
 	return e.dir[0].seen&e.dir[1].seen&seenFIN != 0
+}
+
+// flip makes the responder the initiator: counters, MACs and history
+// letters change sides, and the history notes the flip once with '^'.
+func (e *entry) flip() {
+	e.srcIsB = !e.srcIsB
+	e.dir[0], e.dir[1] = e.dir[1], e.dir[0]
+	e.mac[0], e.mac[1] = e.mac[1], e.mac[0]
+	for i, c := range e.history[:e.nhistory] {
+		switch {
+		case c >= 'a' && c <= 'z':
+			e.history[i] = c - ('a' - 'A')
+		case c >= 'A' && c <= 'Z':
+			e.history[i] = c + ('a' - 'A')
+		}
+	}
+	if (e.dir[0].historySeen|e.dir[1].historySeen)&historyBit('^') == 0 {
+		e.addHistory(0, '^')
+	}
 }
 
 // tcpHistory records Zeek conn.log history letters: upper case from the

@@ -43,10 +43,12 @@ type Reader struct {
 	format  Format
 	f       *os.File
 	cr      *countingReader
+	br      *bufio.Reader // over cr; the pcapng reader reads from it directly
 	recs    *records
 	ng      *pcapgo.NgReader
 	packets int64 // frames returned so far
-	offset  int64 // pcap: byte offset of the next record
+	offset  int64 // byte offset of the next record (pcapng: of the blocks after the last packet)
+	lastTS  int64 // pcapng: time of the last packet that had one
 }
 
 // Open opens a capture file.
@@ -66,12 +68,15 @@ func Open(path string) (*Reader, error) {
 
 // NewReader reads a capture from r; name is used in error messages.
 func NewReader(r io.Reader, name string) (*Reader, error) {
-	// A small buffer: the pcapng reader does its own buffering, and the
-	// classic pcap record reader reads megabytes at a time, which bufio
-	// passes straight through.
-	cr := &countingReader{r: bufio.NewReaderSize(r, 64<<10)}
-	rd := &Reader{name: name, cr: cr}
-	magic, err := cr.r.Peek(4)
+	// A small buffer: the classic pcap record reader reads megabytes at a
+	// time, which bufio passes straight through. pcapgo's pcapng reader
+	// wraps its input in a bufio.Reader, which takes this one as it is
+	// (it is large enough), so the bytes it consumed are the ones counted
+	// below this buffer minus the ones still buffered.
+	cr := &countingReader{r: r}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	rd := &Reader{name: name, cr: cr, br: br}
+	magic, err := br.Peek(4)
 	if err != nil {
 		if len(magic) == 0 && (err == io.EOF) {
 			return nil, fmt.Errorf("%s: empty file: %w", name, ErrFormat)
@@ -82,10 +87,11 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		rd.format = PCAP
 		rd.offset = 24
-		rd.recs, err = newRecords(cr.r, magic)
+		rd.recs, err = newRecords(br, magic)
 	case 0x0a0d0d0a:
 		rd.format = PCAPNG
-		rd.ng, err = pcapgo.NewNgReader(cr, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		rd.ng, err = pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		rd.offset = rd.consumed()
 	default:
 		return nil, fmt.Errorf("%s: magic number %08x: %w", name, binary.BigEndian.Uint32(magic), ErrFormat)
 	}
@@ -121,8 +127,15 @@ func (r *Reader) Next(fr *Frame) error {
 			if iface, ierr := r.ng.Interface(ci.InterfaceIndex); ierr == nil {
 				link = iface.LinkType
 			}
-			fr.Data, fr.Link, fr.TS, fr.OrigLen = data, link, ci.Timestamp.UnixNano(), ci.Length
+			// A Simple Packet Block has no timestamp (the zero time, whose
+			// UnixNano overflows): it takes the previous packet's, so its
+			// flow stays where the capture put it.
+			if !ci.Timestamp.IsZero() {
+				r.lastTS = ci.Timestamp.UnixNano()
+			}
+			fr.Data, fr.Link, fr.TS, fr.OrigLen = data, link, r.lastTS, ci.Length
 			r.packets++
+			r.offset = r.consumed()
 			return nil
 		}
 		err = e
@@ -138,8 +151,11 @@ func (r *Reader) Next(fr *Frame) error {
 	if r.format == PCAP {
 		return fmt.Errorf("%s: packet %d at byte offset %d: %w", r.name, r.packets+1, r.offset, err)
 	}
-	return fmt.Errorf("%s: packet %d (pcapng block before byte %d): %w", r.name, r.packets+1, r.cr.n, err)
+	return fmt.Errorf("%s: packet %d (pcapng blocks from byte %d): %w", r.name, r.packets+1, r.offset, err)
 }
+
+// consumed returns how many bytes of the input the readers have taken.
+func (r *Reader) consumed() int64 { return r.cr.n - int64(r.br.Buffered()) }
 
 // Close closes the file Open opened.
 func (r *Reader) Close() error {
@@ -149,9 +165,9 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// countingReader counts the bytes handed to the pcapgo reader.
+// countingReader counts the bytes read from the input.
 type countingReader struct {
-	r *bufio.Reader
+	r io.Reader
 	n int64
 }
 
