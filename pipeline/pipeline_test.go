@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -103,5 +104,75 @@ func TestProcessMapsEnrichmentOntoRules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAlertsAreOCSFDetectionFindings checks the alerts the pipeline emits
+// against what OCSF 1.3 requires of a Detection Finding and of the objects
+// it uses: the base event's required attributes, type_uid, severity,
+// times in milliseconds, finding_info.uid, and in each evidence's
+// connection_info the required direction_id, from the flow's direction.
+func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`
+- rule: any_https
+  title: HTTPS
+  severity: low
+  category: test
+  match: dst.port == 443
+`), 0o644)
+	schema, err := pipeline.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load([]string{filepath.Join(dir, "rules.yml")}, rules.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Config{Rules: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		direction string
+		wantID    int
+	}{{"outbound", 2}, {"inbound", 1}, {"internal", 3}, {"external", 99}, {"", 0}} {
+		rec := &flow.Record{Proto: "tcp", ID: "r-" + c.direction, Start: time.Unix(1_800_000_000, 0), End: time.Unix(1_800_000_060, 0),
+			Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.5"), Port: 50000}, Dst: flow.Endpoint{IP: netip.MustParseAddr("192.0.2.7"), Port: 443},
+			Direction: c.direction}
+		var got []map[string]any
+		p.Process(rec, func(a *rules.Alert) {
+			b, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m)
+		})
+		if len(got) != 1 {
+			t.Fatalf("direction %q: %d alerts, want 1", c.direction, len(got))
+		}
+		a := got[0]
+		for _, k := range []string{"activity_id", "category_uid", "class_uid", "type_uid", "severity_id", "time", "metadata", "finding_info"} {
+			if _, ok := a[k]; !ok {
+				t.Errorf("direction %q: no %s", c.direction, k)
+			}
+		}
+		if a["class_uid"] != 2004.0 || a["category_uid"] != 2.0 || a["type_uid"] != 2004*100+a["activity_id"].(float64) {
+			t.Errorf("direction %q: class %v category %v type %v", c.direction, a["class_uid"], a["category_uid"], a["type_uid"])
+		}
+		if a["time"] != float64(rec.End.UnixMilli()) || a["severity_id"] != 2.0 || a["severity"] != "Low" {
+			t.Errorf("direction %q: time %v severity %v %v", c.direction, a["time"], a["severity_id"], a["severity"])
+		}
+		if fi := a["finding_info"].(map[string]any); fi["uid"] == "" || fi["title"] != "HTTPS" {
+			t.Errorf("direction %q: finding_info %v", c.direction, fi)
+		}
+		ci := a["evidences"].([]any)[0].(map[string]any)["connection_info"].(map[string]any)
+		if id, ok := ci["direction_id"]; !ok || id != float64(c.wantID) {
+			t.Errorf("direction %q: connection_info %v, want direction_id %d (required by OCSF)", c.direction, ci, c.wantID)
+		}
 	}
 }

@@ -112,10 +112,26 @@ type Endpoint struct {
 	MAC  string `json:"mac,omitempty"`
 }
 
-// ConnectionInfo is OCSF connection_info.
+// ConnectionInfo is OCSF connection_info (network_connection_info, whose
+// direction_id is required).
 type ConnectionInfo struct {
+	DirectionID  int    `json:"direction_id"`
+	Direction    string `json:"direction,omitempty"`
 	ProtocolName string `json:"protocol_name,omitempty"`
 	UID          string `json:"uid,omitempty"` // the Community ID
+}
+
+// directionIDs map a flow's direction (flow.Record.Direction) to OCSF
+// direction_id: traffic between internal addresses is Lateral, between
+// external ones Other; no direction stays 0, Unknown.
+var directionIDs = map[string]struct {
+	id   int
+	name string
+}{
+	"inbound":  {1, "Inbound"},
+	"outbound": {2, "Outbound"},
+	"internal": {3, "Lateral"},
+	"external": {99, "External"},
 }
 
 // Device is the OCSF device the flow belongs to (from enrichment).
@@ -184,6 +200,9 @@ func evidenceOf(rec *flow.Record) Evidence {
 		DstEndpoint:    endpointOf(&rec.Dst),
 		ConnectionInfo: ConnectionInfo{ProtocolName: strings.Clone(rec.Proto), UID: strings.Clone(rec.CommunityID)}, // see detach
 		Data:           rec.AppendJSON(nil),
+	}
+	if d, ok := directionIDs[rec.Direction]; ok {
+		e.ConnectionInfo.DirectionID, e.ConnectionInfo.Direction = d.id, d.name
 	}
 	return e
 }

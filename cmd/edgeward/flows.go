@@ -35,7 +35,7 @@ func runFlows(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		return 2
 	}
-	if err := sf.checkSource(); err != nil || fs.NArg() > 0 {
+	if err := sf.checkSource(fs); err != nil {
 		fmt.Fprintf(stderr, "edgeward flows: %v\n", err)
 		fs.Usage()
 		return 2

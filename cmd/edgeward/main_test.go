@@ -86,3 +86,14 @@ func TestRulesLintAndTest(t *testing.T) {
 		t.Errorf("unknown subcommand: code %d", code)
 	}
 }
+
+// TestStrayArgument checks that an argument the capture commands do not
+// take is named, not reported as "<nil>".
+func TestStrayArgument(t *testing.T) {
+	for _, cmd := range []string{"run", "flows"} {
+		code, _, e := runCmd(cmd, "-r", "capture.pcap", "extra")
+		if code != 2 || strings.Contains(e, "<nil>") || !strings.Contains(e, `unexpected argument "extra"`) {
+			t.Errorf("%s with a stray argument: code %d stderr %q", cmd, code, e)
+		}
+	}
+}

@@ -108,7 +108,7 @@ Flags:
 		}
 		return 2
 	}
-	if err := sf.checkSource(); err != nil || fs.NArg() > 0 {
+	if err := sf.checkSource(fs); err != nil {
 		fmt.Fprintf(stderr, "edgeward run: %v\n", err)
 		fs.Usage()
 		return 2
@@ -275,11 +275,13 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 		return err
 	})
 
-	// Pipeline: enrich, rules, alerts, report.
+	// Pipeline: enrich, rules, alerts, report. The alerts and the flows
+	// fail apart: a flows file that cannot be written stops the flows,
+	// not the alerts.
 	g.Go(func() error {
 		var (
-			buf  []byte
-			werr error
+			buf        []byte
+			aerr, ferr error
 		)
 		emit := func(a *rules.Alert) {
 			nAlerts.Add(1)
@@ -294,15 +296,15 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 			if j.onAlert != nil {
 				j.onAlert(a)
 			}
-			if werr != nil {
+			if aerr != nil {
 				return
 			}
 			b, err := json.Marshal(a)
 			if err != nil {
-				werr = err
+				aerr = err
 				return
 			}
-			_, werr = j.alerts.Write(append(b, '\n'))
+			_, aerr = j.alerts.Write(append(b, '\n'))
 		}
 		for batch := range batches {
 			for _, r := range batch {
@@ -311,9 +313,9 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 					e := j.pipe.Enrichment()
 					j.report.Flow(r, report.FlowInfo{DstCountry: e.Dst.Country, DstASN: e.Dst.ASN, DstASOrg: e.Dst.ASOrg, EgressCountry: e.Egress.Country})
 				}
-				if j.flows != nil && werr == nil {
+				if j.flows != nil && ferr == nil {
 					buf = r.AppendJSON(buf[:0])
-					_, werr = j.flows.Write(append(buf, '\n'))
+					_, ferr = j.flows.Write(append(buf, '\n'))
 				}
 			}
 			nFlows.Add(int64(len(batch)))
@@ -323,7 +325,13 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 			}
 		}
 		j.pipe.Flush(emit)
-		return werr
+		if ferr != nil {
+			ferr = fmt.Errorf("writing flows: %w", ferr)
+		}
+		if aerr != nil {
+			aerr = fmt.Errorf("writing alerts: %w", aerr)
+		}
+		return errors.Join(aerr, ferr)
 	})
 	err := g.Wait()
 	res.flows, res.alerts, res.elapsed = nFlows.Load(), nAlerts.Load(), time.Since(start)

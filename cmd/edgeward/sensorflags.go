@@ -149,8 +149,12 @@ func (f *sensorFlags) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// checkSource checks that exactly one capture source was given.
-func (f *sensorFlags) checkSource() error {
+// checkSource checks that exactly one capture source was given, and no
+// argument after the flags of fs.
+func (f *sensorFlags) checkSource(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: a capture file is given with -r, and flags go before any argument", fs.Arg(0))
+	}
 	if (f.read == "") == (f.iface == "") {
 		return errors.New("need -r FILE or -i IFACE")
 	}

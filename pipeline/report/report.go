@@ -73,9 +73,10 @@ type Report struct {
 	evidence map[uint64]evidenceInfo
 	pending  int // evidence entries still unknown
 
-	alerts        map[string]*finding // by finding_info.uid
-	droppedAlerts uint64
-	droppedSev    [6]int // dropped alerts (not shadow) by 5 - severity_id
+	alerts            map[string]*finding // by finding_info.uid
+	droppedAlerts     uint64              // findings beyond maxAlerts
+	droppedSev        [6]int              // of those, the ones not shadow, by 5 - severity_id
+	droppedDetections int                 // their detections (count)
 }
 
 type deviceKey struct {
@@ -210,10 +211,19 @@ func (r *Report) Alert(a *rules.Alert) {
 		old.value = max(old.value, f.value)
 	case len(r.alerts) < maxAlerts:
 		r.alerts[f.uid] = f
+	case a.ActivityID == 2:
+		// The Update of a finding beyond the limit: its Create counted the
+		// finding and its first detection, this adds the repeats folded
+		// into it (in whichever order the two arrive).
+		if !f.shadow {
+			r.droppedDetections += f.count - 1
+		}
+		return
 	default:
 		r.droppedAlerts++
 		if !f.shadow {
 			r.droppedSev[5-clampSev(f.severityID)]++
+			r.droppedDetections++
 		}
 		return
 	}

@@ -499,3 +499,31 @@ func TestAttackURL(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertLimitCountsFindingsOnce feeds a finding beyond the limit as its
+// Create and, with its folded repeats, its Update: the totals must count
+// it as one alert of 7 detections, as they would below the limit.
+func TestAlertLimitCountsFindingsOnce(t *testing.T) {
+	r := New()
+	rec := record(1, alice, saas[0], day, time.Second, 1, 1)
+	for i := range maxAlerts {
+		a := alert("r", "T", "low", "c", "", nil, []*flow.Record{rec}, 1, 1, nil)
+		a.FindingInfo.UID = fmt.Sprintf("u%d", i)
+		r.Alert(a)
+	}
+	create := alert("r", "T", "high", "c", "", nil, []*flow.Record{rec}, 1, 1, nil)
+	create.FindingInfo.UID = "beyond"
+	update := alert("r", "T", "high", "c", "", nil, []*flow.Record{rec}, 7, 2, nil)
+	update.FindingInfo.UID = "beyond"
+	r.Alert(create)
+	r.Alert(update)
+	v := r.build(Meta{})
+	if v.Alerts != maxAlerts+1 || v.Detections != maxAlerts+7 {
+		t.Errorf("alerts %d, detections %d; want %d, %d", v.Alerts, v.Detections, maxAlerts+1, maxAlerts+7)
+	}
+	for _, s := range v.Severities {
+		if s.Name == "High" && s.Count != 1 {
+			t.Errorf("high alerts %d, want 1", s.Count)
+		}
+	}
+}

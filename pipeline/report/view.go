@@ -240,8 +240,8 @@ func (r *Report) build(m Meta) *view {
 	sev := r.droppedSev
 	for _, n := range sev {
 		v.Alerts += n
-		v.Detections += n
 	}
+	v.Detections += r.droppedDetections
 	all := make([]*alertView, len(fs))
 	for i, f := range fs {
 		all[i] = r.alertView(i, f)
