@@ -57,14 +57,7 @@ func TestProcessMapsEnrichmentOntoRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enr.Close()
-	schema, err := pipeline.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Load([]string{filepath.Join(dir, "rules.yml")}, rules.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadRules(t, filepath.Join(dir, "rules.yml"))
 	p, err := pipeline.New(pipeline.Config{Rules: set, Enrich: enr})
 	if err != nil {
 		t.Fatal(err)
@@ -121,14 +114,7 @@ func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
   category: test
   match: dst.port == 443
 `), 0o644)
-	schema, err := pipeline.Schema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rules.Load([]string{filepath.Join(dir, "rules.yml")}, rules.Options{Schema: schema})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := loadRules(t, filepath.Join(dir, "rules.yml"))
 	p, err := pipeline.New(pipeline.Config{Rules: set})
 	if err != nil {
 		t.Fatal(err)
@@ -175,4 +161,18 @@ func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
 			t.Errorf("direction %q: connection_info %v, want direction_id %d (required by OCSF)", c.direction, ci, c.wantID)
 		}
 	}
+}
+
+// loadRules loads a rules file with the pipeline's schema.
+func loadRules(t *testing.T, path string) *rules.Set {
+	t.Helper()
+	schema, err := pipeline.Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := rules.Load([]string{path}, rules.Options{Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
 }
