@@ -58,6 +58,7 @@
 // A bad device (unknown time zone, malformed MAC, a MAC already claimed by
 // another device, ...) is reported with file:line (file:line:col for YAML)
 // and skipped; the rest of the file still loads. A file that cannot be read
-// or parsed at all (YAML syntax error, CSV without a header) loads nothing;
+// or parsed at all (YAML syntax error, CSV without a header, an empty file:
+// most likely one being rewritten; an empty inventory is "devices: []") loads nothing;
 // on reload the previous inventory stays in use.
 package inventory

@@ -113,6 +113,10 @@ func TestFatal(t *testing.T) {
 		{"x.yaml", "devices: [\n", "x.yaml:"},
 		{"x.yaml", "hosts: []\n", "want a top-level \"devices:\" list"},
 		{"x.yaml", "devices: 3\n", "must be a list"},
+		// An empty file, as an empty CSV, is most likely one being
+		// rewritten: an error, so that a reload keeps the inventory.
+		{"x.yaml", "", "the file is empty"},
+		{"x.yaml", "# nothing\n", "the file is empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" "+tt.want, func(t *testing.T) {
@@ -122,7 +126,7 @@ func TestFatal(t *testing.T) {
 			}
 		})
 	}
-	for _, empty := range []string{"", "# nothing\n", "devices:\n"} {
+	for _, empty := range []string{"devices:\n", "devices: []\n"} {
 		if tab, err := Parse("x.yaml", []byte(empty)); err != nil || tab.Len() != 0 {
 			t.Errorf("Parse(%q) = %v, %v; want an empty table", empty, tab, err)
 		}

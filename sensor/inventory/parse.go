@@ -209,7 +209,10 @@ func parseYAML(name string, src []byte) ([]raw, Errors, error) {
 		return nil, nil, fmt.Errorf("%s: YAML: %w", name, err)
 	}
 	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
-		return nil, nil, nil // empty file: an empty inventory
+		// As an empty CSV file has no header row: most likely a file being
+		// rewritten, and the inventory in use is kept. An inventory meant
+		// to be empty says so.
+		return nil, nil, fmt.Errorf("%s: the file is empty (for an empty inventory write \"devices: []\")", name)
 	}
 	var devices ast.Node
 	body := f.Docs[0].Body
