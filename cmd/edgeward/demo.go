@@ -117,7 +117,11 @@ func runDemoScenario(ctx context.Context, dir string, seed int64, stderr io.Writ
 		return nil, err
 	}
 	res.reported = filepath.Join(dir, "report.html")
-	if err := writeReport(res.reported, job.report, report.Meta{
+	rf, err := os.Create(res.reported)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeReport(rf, job.report, report.Meta{
 		Title: "edgeward demo: a laptop farm at a small company", Generated: time.Now().UTC(),
 		Inputs: []string{sc.Capture}, SensorID: sc.SensorID, Site: sc.Site, Version: version,
 	}); err != nil {

@@ -156,7 +156,14 @@ Flags:
 			return 1
 		}
 	}
+	var reportFile *os.File
 	if *reportOut != "" {
+		// Created now, so that a path that cannot be written fails before
+		// a long capture rather than after it.
+		if reportFile, err = os.Create(*reportOut); err != nil {
+			fmt.Fprintf(stderr, "edgeward run: %v\n", err)
+			return 1
+		}
 		job.report = report.New()
 	}
 	res, rerr := job.run(ctx)
@@ -165,7 +172,7 @@ Flags:
 		cerr = errors.Join(cerr, c())
 	}
 	if job.report != nil {
-		if err := writeReport(*reportOut, job.report, report.Meta{
+		if err := writeReport(reportFile, job.report, report.Meta{
 			Title: "edgeward report", Generated: time.Now().UTC(), Inputs: []string{sf.read + sf.iface},
 			SensorID: scfg.Identity.SensorID, Site: scfg.Identity.Site, Version: version,
 		}); err != nil {
@@ -186,11 +193,8 @@ Flags:
 	return 0
 }
 
-func writeReport(path string, r *report.Report, m report.Meta) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
+// writeReport writes the report to f and closes it.
+func writeReport(f *os.File, r *report.Report, m report.Meta) error {
 	bw := bufio.NewWriter(f)
 	if err := r.WriteHTML(bw, m); err != nil {
 		f.Close()

@@ -60,3 +60,18 @@ func TestRunAlertsSurviveFlowsWriteError(t *testing.T) {
 		t.Errorf("%d alert lines written, %d counted; want %d", got, res.alerts, n)
 	}
 }
+
+// TestRunReportPathCheckedFirst: a --report path that cannot be written
+// fails the run before the capture is read, not after a long capture.
+func TestRunReportPathCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "s.pcap")
+	if code, _, e := runCmd("synth", "-o", pcap, "-flows", "50"); code != 0 {
+		t.Fatalf("synth: %d %s", code, e)
+	}
+	bad := filepath.Join(dir, "no", "such", "dir", "report.html")
+	code, _, e := runCmd("run", "-r", pcap, "--report", bad)
+	if code != 1 || !strings.Contains(e, bad) || strings.Contains(e, "packets") {
+		t.Errorf("code %d stderr %q; want 1, the path named, and no capture read", code, e)
+	}
+}
