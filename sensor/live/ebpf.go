@@ -96,7 +96,8 @@ type EBPF struct {
 	log     *slog.Logger
 	objs    bpf.Objects
 	links   []link.Link
-	filters []*netlink.BpfFilter
+	filters []*netlink.BpfFilter // clsact: the filters added, Id their program's
+	owners  []int                // clsact: sockets marking the filters as alive (clsact.go)
 	attach  string
 	rd      *ringbuf.Reader
 	link    layers.LinkType
@@ -205,35 +206,8 @@ func (e *EBPF) attachAll(ifindex int) error {
 		}
 		e.log.Info("tcx not supported (Linux before 6.6): attaching with clsact", "error", err)
 	}
-	qdisc := &netlink.GenericQdisc{
-		QdiscAttrs: netlink.QdiscAttrs{LinkIndex: ifindex, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT},
-		QdiscType:  "clsact",
-	}
-	if err := netlink.QdiscAdd(qdisc); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("adding clsact qdisc: %w", err)
-	}
-	for _, f := range []struct {
-		parent uint32
-		prog   *ebpf.Program
-		name   string
-	}{{netlink.HANDLE_MIN_INGRESS, e.objs.Ingress, "edgeward-ingress"}, {netlink.HANDLE_MIN_EGRESS, e.objs.Egress, "edgeward-egress"}} {
-		filter := &netlink.BpfFilter{
-			FilterAttrs: netlink.FilterAttrs{LinkIndex: ifindex, Parent: f.parent, Handle: netlink.MakeHandle(0, 1),
-				Protocol: unix.ETH_P_ALL, Priority: clsactPriority},
-			Fd: f.prog.FD(), Name: f.name, DirectAction: true,
-		}
-		if err := netlink.FilterReplace(filter); err != nil {
-			return fmt.Errorf("adding %s filter: %w", f.name, err)
-		}
-		e.filters = append(e.filters, filter)
-	}
-	e.attach = "clsact"
-	return nil
+	return e.attachClsact(ifindex)
 }
-
-// clsactPriority is the filters' priority: high enough to see packets
-// before most other filters would act on them.
-const clsactPriority = 1
 
 // unattach detaches the programs, so the kernel's counts stop changing.
 func (e *EBPF) unattach() {
@@ -241,11 +215,7 @@ func (e *EBPF) unattach() {
 		for _, l := range e.links {
 			l.Close()
 		}
-		for _, f := range e.filters {
-			if err := netlink.FilterDel(f); err != nil {
-				e.log.Warn("removing filter", "error", err)
-			}
-		}
+		e.detachClsact()
 	})
 }
 
@@ -281,6 +251,9 @@ func (e *EBPF) Run(ctx context.Context, _ int, sink Sink) error {
 			}
 			if err := e.checkInterface(); err != nil {
 				return err // the sweep above collected what was counted
+			}
+			if err := e.checkFilters(); err != nil {
+				return err
 			}
 			next = now.Add(e.cfg.SweepInterval)
 		}
