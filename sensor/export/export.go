@@ -192,7 +192,7 @@ type Exporter struct {
 	sendDone  chan struct{}
 	closeOnce sync.Once
 
-	exported, spooled, replayed, failures atomic.Uint64
+	exported, spooled, replayed, failures, unreadable atomic.Uint64
 
 	lastStamp int64  // under bmu
 	stampText []byte // lastStamp in decimal, under bmu
@@ -205,6 +205,7 @@ type Exporter struct {
 	// sender-owned
 	outMsgs messages
 	pending []kafka.Message // replayed messages not yet acknowledged
+	pendHdr []kafka.Header  // pending's headers when stamped: reused, not one slice per record
 	mark    spool.Mark
 	peekBuf [][]byte
 	scratch []byte
@@ -686,14 +687,7 @@ func (e *Exporter) replay() bool {
 			return true
 		}
 		e.mark = mark
-		for _, p := range recs {
-			m, ok := e.message(p)
-			if !ok {
-				e.log.Warn("spool: skipping a record this version cannot read")
-				continue
-			}
-			e.pending = append(e.pending, m)
-		}
+		e.decode(recs)
 		if len(e.pending) == 0 {
 			return e.commit()
 		}
@@ -730,8 +724,29 @@ func (e *Exporter) commit() bool {
 	return true
 }
 
+// decode turns spooled records into pending messages, skipping those
+// this version cannot read (spooled by a newer one before a downgrade):
+// they are lost, so counted.
+func (e *Exporter) decode(recs [][]byte) {
+	e.pendHdr = slices.Grow(e.pendHdr[:0], 3*len(recs)) // two headers and the stamp each
+	skipped := 0
+	for _, p := range recs {
+		m, ok := e.message(p)
+		if !ok {
+			skipped++
+			continue
+		}
+		e.pending = append(e.pending, m)
+	}
+	if skipped > 0 {
+		e.unreadable.Add(uint64(skipped))
+		e.m.skipped.Add(float64(skipped))
+		e.log.Warn("spool: skipping records this version cannot read (spooled by a newer version?); they are lost", "records", skipped, "spool", e.cfg.Spool.Dir)
+	}
+}
+
 // message decodes a spool record into a message (key and value are
-// slices of p).
+// slices of p, the headers of e's headers and pendHdr).
 func (e *Exporter) message(p []byte) (kafka.Message, bool) {
 	if len(p) < 2 {
 		return kafka.Message{}, false
@@ -754,7 +769,9 @@ func (e *Exporter) message(p []byte) (kafka.Message, bool) {
 		}
 		ss := ke + k
 		ke = ss + int(n)
-		m.Headers = append(slices.Clip(m.Headers), kafka.Header{Key: HeaderExported, Value: p[ss:ke:ke]})
+		i := len(e.pendHdr)
+		e.pendHdr = append(append(e.pendHdr, m.Headers...), kafka.Header{Key: HeaderExported, Value: p[ss:ke:ke]})
+		m.Headers = e.pendHdr[i:len(e.pendHdr):len(e.pendHdr)]
 	}
 	m.Value = p[ke:]
 	return m, true
@@ -768,12 +785,14 @@ type Stats struct {
 	Failures uint64 // failed Kafka writes
 	Spooling bool   // records wait in the spool now
 	Spool    spool.Stats
+
+	Unreadable uint64 // spooled records this version cannot read (spooled by a newer one), skipped
 }
 
 // Stats returns the exporter's counters.
 func (e *Exporter) Stats() Stats {
 	return Stats{Exported: e.exported.Load(), Spooled: e.spooled.Load(), Replayed: e.replayed.Load(), Failures: e.failures.Load(),
-		Spooling: e.isSpooling(), Spool: e.sp.Stats()}
+		Unreadable: e.unreadable.Load(), Spooling: e.isSpooling(), Spool: e.sp.Stats()}
 }
 
 // Ready reports whether records go straight to Kafka (for /readyz), and

@@ -13,6 +13,7 @@ type Metrics struct {
 	spooled  prometheus.Counter
 	replayed prometheus.Counter
 	rejected prometheus.Counter
+	skipped  prometheus.Counter // spooled records this version cannot read
 	up       prometheus.Gauge
 
 	reg   prometheus.Registerer
@@ -29,11 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		spooled:  prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_export_spooled_records_total", Help: "Flow records written to the disk spool because Kafka was unreachable or behind."}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_spool_replayed_records_total", Help: "Flow records sent from the spool to Kafka."}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_export_rejected_records_total", Help: "Flow records Kafka refused for good (too large, invalid); dropped, not retried."}),
+		skipped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_spool_unreadable_records_total", Help: "Spooled flow records this version cannot read (spooled by a newer version before a downgrade); skipped, so lost."}),
 		up:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeward_export_kafka_up", Help: "1 when the last Kafka write succeeded and nothing waits in the spool, else 0."}),
 		reg:      reg,
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.errors, m.batches, m.spooled, m.replayed, m.rejected, m.up)
+		reg.MustRegister(m.records, m.errors, m.batches, m.spooled, m.replayed, m.rejected, m.skipped, m.up)
 	}
 	return m
 }

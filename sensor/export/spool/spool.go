@@ -10,9 +10,10 @@
 //
 // Durability: Append writes each batch to the file with one write(2), so
 // records survive a crash of the process as soon as Append returns.
-// Surviving a power loss needs fsync, which the spool does when a segment
-// is full, on Sync (the exporter calls it every second while records are
-// spooled) and on Close: a power loss loses at most the last second.
+// Surviving a power loss needs fsync, of the segment and of the directory
+// that names it, which the spool does when a segment is full, on Sync
+// (the exporter calls it every second while records are spooled) and on
+// Close: a power loss loses at most the last second.
 // A record torn by a crash mid-write is detected by its length or CRC when
 // the spool is opened again, logged and skipped (Stats.Torn); everything
 // before it is kept.
@@ -65,7 +66,7 @@ type Stats struct {
 	Bytes    int64 // on disk, in segments
 	Segments int
 	Records  int64  // not yet committed
-	Dropped  uint64 // records dropped, oldest first, for the size cap
+	Dropped  uint64 // records dropped, oldest first, for the size cap, and not sent
 	Torn     uint64 // damaged records (and what followed them in their segment) skipped at Open
 }
 
@@ -86,13 +87,22 @@ type Spool struct {
 	mu      sync.Mutex
 	segs    []*segment // oldest first; the last one is written to
 	nextSeq uint64     // of the next segment Append starts
+	lowSeq  uint64     // the lowest sequence number in use or named by the cursor; Prepend goes below
 	w       *os.File   // the last segment, when open for writing
 	dirty   bool       // written since the last fsync
+	created bool       // a segment file created since the directory was last fsynced
 	total   int64
 	stats   Stats
 	closed  bool
 	readBuf []byte
 	frame   []byte
+
+	// sending is the Mark of the last Peek until its Commit: records the
+	// reader is sending. If the cap drops their segment meanwhile
+	// (sendingGone), they count as dropped only if they are never
+	// committed.
+	sending     Mark
+	sendingGone bool
 }
 
 // Open opens (creating it if needed) the spool in opts.Dir and checks
@@ -130,14 +140,23 @@ func Open(opts Options) (*Spool, error) {
 	slices.SortFunc(s.segs, func(a, b *segment) int { return cmpSeq(a.seq, b.seq) })
 	cursor := s.readCursor()
 	// Sequence numbers are never reused, not even those of segments gone
-	// before this Open that the cursor still names: a Mark or a cursor
-	// entry for an old segment must not apply to a new one.
+	// before this Open that the cursor still names (a crash between a
+	// segment's removal and the cursor's update): a Mark or a cursor entry
+	// for an old segment must not apply to a new one, appended or
+	// prepended.
 	s.nextSeq = firstSeq
 	for seq := range cursor {
 		s.nextSeq = max(s.nextSeq, seq+1)
 	}
 	if len(s.segs) > 0 {
 		s.nextSeq = max(s.nextSeq, s.segs[len(s.segs)-1].seq+1)
+	}
+	s.lowSeq = s.nextSeq
+	for seq := range cursor {
+		s.lowSeq = min(s.lowSeq, seq)
+	}
+	if len(s.segs) > 0 {
+		s.lowSeq = min(s.lowSeq, s.segs[0].seq)
 	}
 	for _, g := range s.segs {
 		g.readOff = max(cursor[g.seq], int64(len(magic)))
@@ -301,11 +320,13 @@ func (s *Spool) Prepend(recs ...[]byte) error {
 	if len(s.segs) == 0 || len(recs) == 0 {
 		return s.append(recs)
 	}
-	seq := s.segs[0].seq - 1
+	seq := s.lowSeq - 1
 	data := s.frames(append([]byte(nil), magic...), recs)
 	if err := writeFileSync(s.path(seq), data); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	s.lowSeq = seq
+	s.created = true
 	g := &segment{seq: seq, size: int64(len(data)), readOff: int64(len(magic)), records: int64(len(recs))}
 	s.segs = slices.Insert(s.segs, 0, g)
 	s.total += g.size
@@ -368,8 +389,15 @@ func (s *Spool) makeRoom(recs [][]byte, prepend bool) [][]byte {
 	}
 	for len(recs) > 0 && len(s.segs) > 0 && s.total+need+int64(len(magic)) > s.opts.MaxBytes {
 		g := s.segs[0]
-		s.stats.Dropped += uint64(g.records)
-		s.log.Warn("spool full: dropped its oldest records", "records", g.records, "bytes", g.size, "max_bytes", s.opts.MaxBytes)
+		lost := g.records
+		if s.sending.n > 0 && s.sending.seq == g.seq {
+			// The reader is sending some: their Commit says whether
+			// they are lost.
+			lost -= s.sending.n
+			s.sendingGone = true
+		}
+		s.stats.Dropped += uint64(lost)
+		s.log.Warn("spool full: dropped its oldest records", "records", lost, "bytes", g.size, "max_bytes", s.opts.MaxBytes)
 		s.removeHead()
 	}
 	return recs
@@ -426,6 +454,7 @@ func (s *Spool) tail(n int64) (*segment, error) {
 	}
 	s.w = f
 	s.nextSeq++
+	s.created = true
 	g := &segment{seq: seq, size: int64(len(magic)), readOff: int64(len(magic))}
 	s.segs = append(s.segs, g)
 	s.total += g.size
@@ -457,10 +486,13 @@ func (s *Spool) Peek(dst [][]byte, max, maxBytes int) ([][]byte, Mark, error) {
 	if s.closed {
 		return dst, Mark{}, ErrClosed
 	}
+	s.abandon()
 	for len(s.segs) > 0 {
 		g := s.segs[0]
 		if g.records > 0 {
-			return s.peek(g, dst, max, maxBytes)
+			dst, m, err := s.peek(g, dst, max, maxBytes)
+			s.sending = m
+			return dst, m, err
 		}
 		if len(s.segs) == 1 {
 			break
@@ -514,6 +546,16 @@ func (s *Spool) peek(g *segment, dst [][]byte, max, maxBytes int) ([][]byte, Mar
 	return dst, m, nil
 }
 
+// abandon ends the reader's claim on the records of its last Peek, not
+// committed: those whose segment the cap dropped meanwhile are lost.
+func (s *Spool) abandon() {
+	if s.sendingGone {
+		s.stats.Dropped += uint64(s.sending.n)
+		s.log.Warn("spool full: dropped records that were being sent and not committed", "records", s.sending.n)
+	}
+	s.sending, s.sendingGone = Mark{}, false
+}
+
 // damaged drops the rest of g after the records of m, at a record found
 // damaged while reading (the segment changed under the spool: a disk
 // error), so that it does not block the records behind it.
@@ -547,12 +589,15 @@ func (s *Spool) fill(g *segment, want, need int64) error {
 }
 
 // Commit removes the records of m (sent, so no longer needed). Records
-// dropped for the cap since Peek are ignored.
+// dropped for the cap since Peek are ignored, and not counted dropped.
 func (s *Spool) Commit(m Mark) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if m == s.sending {
+		s.sending, s.sendingGone = Mark{}, false
 	}
 	i := slices.IndexFunc(s.segs, func(g *segment) bool { return g.seq == m.seq })
 	if i < 0 || m.n == 0 {
@@ -637,6 +682,9 @@ func (s *Spool) Stats() Stats {
 func (s *Spool) Sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.syncDir(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
 	if s.w == nil || !s.dirty {
 		return nil
 	}
@@ -656,10 +704,13 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	var err error
+	s.abandon()
+	err := s.syncDir()
 	if s.w != nil {
 		if s.dirty {
-			err = s.w.Sync()
+			if serr := s.w.Sync(); err == nil {
+				err = serr
+			}
 		}
 		if cerr := s.w.Close(); err == nil {
 			err = cerr
@@ -674,5 +725,28 @@ func (s *Spool) Close() error {
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	return nil
+}
+
+// syncDir makes the segments created since the last call durable: the
+// fsync of a new file does not make the directory entry naming it
+// durable, so without this a power loss could lose a whole segment
+// synced long before.
+func (s *Spool) syncDir() error {
+	if !s.created {
+		return nil
+	}
+	d, err := os.Open(s.opts.Dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("syncing the directory %s: %w", s.opts.Dir, err)
+	}
+	s.created = false
 	return nil
 }

@@ -399,3 +399,100 @@ func TestPrependAtCapDropsOldest(t *testing.T) {
 		t.Errorf("after prepending at the cap (%+v): %q, want the newest %q", st, got, want)
 	}
 }
+
+// TestDropWhileSendingCountsOnlyLost: the cap drops the segment a reader
+// has peeked and is sending. The records it sends and commits are
+// delivered, not dropped; those it never commits (it peeks again, or the
+// spool closes) are.
+func TestDropWhileSendingCountsOnlyLost(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(s *Spool, m Mark)
+		want uint64 // of the 5 peeked records, counted dropped
+	}{
+		{"committed", func(s *Spool, m Mark) { s.Commit(m) }, 0},
+		{"peeked again", func(s *Spool, m Mark) { s.Peek(nil, 1, 1<<20) }, 5},
+		{"closed", func(s *Spool, m Mark) { s.Close() }, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t, t.TempDir(), 8+12*21, 1<<20) // room for 12 records
+			s.Append(recs(0, 8)...)
+			_, m, _ := s.Peek(nil, 5, 1<<20)
+			if err := s.Append(recs(8, 10)...); err != nil { // drops the peeked segment
+				t.Fatal(err)
+			}
+			dropped := s.Stats().Dropped
+			tc.end(s, m)
+			if got := s.Stats().Dropped; dropped != 3 || got != 3+tc.want {
+				t.Errorf("dropped %d at the drop, %d after, want 3 then %d (3 never peeked)", dropped, got, 3+tc.want)
+			}
+		})
+	}
+}
+
+// TestPrependNeverReusesASequenceNumber: a segment the cap dropped, or
+// removed once read, leaves its sequence number behind in a reader's Mark
+// and, after a crash between the removal and the cursor's update, in the
+// cursor file. Prepend must not give that number to a new segment: the
+// stale Mark would commit, or the stale cursor skip, records never sent.
+func TestPrependNeverReusesASequenceNumber(t *testing.T) {
+	t.Run("stale mark", func(t *testing.T) {
+		s := open(t, t.TempDir(), 8+13*21, 5*21+8) // room for 13 records, 5 per segment
+		s.Append(recs(0, 5)...)
+		s.Append(recs(5, 5)...) // a second segment
+		_, m, _ := s.Peek(nil, 5, 1<<20)
+		s.Append(recs(10, 5)...) // drops the peeked segment
+		if err := s.Prepend(recs(100, 2)...); err != nil {
+			t.Fatal(err)
+		}
+		s.Commit(m)
+		if got := drain(t, s, 100); len(got) == 0 || got[0] != "record-000100" {
+			t.Errorf("after committing the dropped segment's mark: %q, want the prepended records first", got)
+		}
+	})
+	t.Run("stale cursor", func(t *testing.T) {
+		dir := t.TempDir()
+		s, _ := Open(Options{Dir: dir, SegmentBytes: 5*21 + 8})
+		s.Append(recs(0, 5)...)
+		s.Append(recs(5, 5)...)
+		_, m, _ := s.Peek(nil, 3, 1<<20)
+		s.Commit(m) // the cursor names the first segment
+		cursor, _ := os.ReadFile(filepath.Join(dir, cursorName))
+		_, m, _ = s.Peek(nil, 5, 1<<20)
+		s.Commit(m) // removes it, then rewrites the cursor
+		// kill -9 between the removal and the cursor's rename.
+		s.Close()
+		os.WriteFile(filepath.Join(dir, cursorName), cursor, 0o640)
+
+		s, _ = Open(Options{Dir: dir, SegmentBytes: 5*21 + 8})
+		if err := s.Prepend(recs(100, 5)...); err != nil {
+			t.Fatal(err)
+		}
+		s.Close() // or a crash: Prepend synced its segment
+		s = open(t, dir, 0, 5*21+8)
+		want := append(names(recs(100, 5)), names(recs(5, 5))...)
+		if got := drain(t, s, 100); !slices.Equal(got, want) {
+			t.Errorf("after restarting: %q\nwant %q", got, want)
+		}
+	})
+}
+
+// TestSyncAfterNewSegment: Sync and Close fsync the directory after a
+// segment is created (appended or prepended), so that a power loss cannot
+// lose the file's name. A test cannot see the fsync; strace can:
+//
+//	go test -c -o spool.test ./sensor/export/spool
+//	strace -f -e trace=openat,fsync ./spool.test -test.run TestSyncAfterNewSegment
+//
+// shows the directory opened and fsynced after each segment's creation.
+func TestSyncAfterNewSegment(t *testing.T) {
+	s := open(t, t.TempDir(), 1<<20, 200)
+	s.Append(recs(0, 20)...)
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	s.Prepend(recs(100, 2)...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
