@@ -173,9 +173,11 @@ func (m *Matcher) Match(in *Input, fn func(*Rule)) {
 }
 
 // AppendKey appends the values of the named fields of the input last
-// matched to b, as the engine keys state: values separated by NUL, an
-// absent field as "\x01absent". Unknown names append nothing but the
-// separator.
+// matched to b: values separated by NUL, an absent field as "\x01absent".
+// Unknown names append nothing but the separator. It is one-to-one, as the
+// engine's own state key is, so one group has one key; the two differ for
+// an absent int field ("0\x01absent" there), which only moves no group, and
+// keeps repartition keys stable across versions.
 func (m *Matcher) AppendKey(b []byte, fields ...string) []byte {
 	for i, name := range fields {
 		if i > 0 {

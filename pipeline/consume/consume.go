@@ -66,6 +66,9 @@ const (
 	HeaderDLQTopic     = "dlq-topic"
 	HeaderDLQPartition = "dlq-partition"
 	HeaderDLQOffset    = "dlq-offset"
+	// A dead letter too large for its topic keeps only the headers above
+	// and this one, which says what it left out.
+	HeaderDLQTruncated = "dlq-truncated"
 )
 
 // Dead-letter reasons.
@@ -80,6 +83,16 @@ const DefaultReorderDelay = 2 * time.Second
 
 // fetchBytes is the most one fetch of a partition returns.
 const fetchBytes = 1 << 20
+
+// batchBytes bounds the messages of one write (worker.write), so that the
+// record batch of each partition stays under Kafka's default
+// max.message.bytes (1048588, compressed): the broker refuses a larger one
+// on every retry, which would stop the partition for good, and one fetch
+// of flows can raise megabytes of alerts for one device. The producer's
+// BatchBytes stays larger: it refuses outright a single message above it,
+// where the broker judges a large but compressible record by its
+// compressed size.
+const batchBytes = 1_000_000
 
 // Config configures a Consumer.
 type Config struct {

@@ -586,6 +586,35 @@ func (w *worker) deadLetter(off int64, key, val []byte, headers []kafka.Header, 
 	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.DLQTopic, Key: w.stash(key), Value: w.stash(val), Headers: hdr})
 }
 
+// messageBytes is about the bytes a message adds to a record batch before
+// compression (the record's framing is a few dozen bytes).
+func messageBytes(m *kafka.Message) int {
+	n := 64 + len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += 8 + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// shrinkDeadLetter replaces a dead letter too large for the dead-letter
+// topic (a record near the flows topic's max.message.bytes, plus the
+// reason headers) by its reason and origin alone, saying so in
+// HeaderDLQTruncated: the record itself stays in its topic, at the offset
+// the headers give, until retention deletes it.
+func (w *worker) shrinkDeadLetter(m kafka.Message) kafka.Message {
+	hdr := make([]kafka.Header, 0, 6)
+	for _, h := range m.Headers {
+		switch h.Key {
+		case HeaderDLQReason, HeaderDLQError, HeaderDLQTopic, HeaderDLQPartition, HeaderDLQOffset:
+			hdr = append(hdr, h)
+		}
+	}
+	why := fmt.Sprintf("too large for the dead-letter topic: key (%d bytes), value (%d bytes) and %d headers left out",
+		len(m.Key), len(m.Value), len(m.Headers)-len(hdr))
+	w.log.Warn("dead letter "+why, "offset", string(header(hdr, HeaderDLQOffset)))
+	return kafka.Message{Topic: m.Topic, Key: []byte{}, Headers: append(hdr, kafka.Header{Key: HeaderDLQTruncated, Value: []byte(why)})}
+}
+
 // alert queues an alert for the alerts topic, keyed by device.
 func (w *worker) alert(a *rules.Alert) {
 	if w.replaying {
@@ -651,25 +680,13 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 	var deadline time.Time
 	backoff := 100 * time.Millisecond
 	for {
-		wctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err := w.c.out.WriteMessages(wctx, w.out...)
-		cancel()
+		err := w.write()
 		if err == nil {
 			break
 		}
 		w.c.m.pubErrors.Inc()
 		if !w.c.publishFailing.Swap(true) {
 			w.log.Warn("publishing a batch (retrying)", "messages", len(w.out), "err", err)
-		}
-		var we kafka.WriteErrors
-		if errors.As(err, &we) && len(we) == len(w.out) {
-			failed := w.out[:0]
-			for i, m := range w.out {
-				if we[i] != nil {
-					failed = append(failed, m)
-				}
-			}
-			w.out = failed
 		}
 		if ctx.Err() != nil {
 			if deadline.IsZero() {
@@ -698,6 +715,48 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 	return true
 }
 
+// write writes the batch's output, at most batchBytes of it per
+// WriteMessages, and keeps in w.out the messages that failed; it returns
+// the first error.
+func (w *worker) write() error {
+	var first error
+	kept := 0
+	for start := 0; start < len(w.out); {
+		end, n := start+1, messageBytes(&w.out[start])
+		for end < len(w.out) && n+messageBytes(&w.out[end]) <= batchBytes {
+			n += messageBytes(&w.out[end])
+			end++
+		}
+		chunk := w.out[start:end]
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := w.c.out.WriteMessages(ctx, chunk...)
+		cancel()
+		if err != nil && first == nil {
+			first = err
+		}
+		var we kafka.WriteErrors
+		perMessage := errors.As(err, &we) && len(we) == len(chunk)
+		for i, m := range chunk {
+			merr := err
+			if perMessage {
+				merr = we[i]
+			}
+			if merr == nil {
+				continue
+			}
+			if errors.Is(merr, kafka.MessageSizeTooLarge) && m.Topic == w.c.cfg.DLQTopic {
+				m = w.shrinkDeadLetter(m) // retrying would block the partition for good
+			}
+			w.out[kept] = m // kept <= start+i: chunk[i] is read already
+			kept++
+		}
+		start = end
+	}
+	clear(w.out[kept:])
+	w.out = w.out[:kept]
+	return first
+}
+
 // resetBatch empties the batch's output for the next batch.
 func (w *worker) resetBatch() {
 	clear(w.out) // drop references into the arena and to alerts
@@ -705,9 +764,11 @@ func (w *worker) resetBatch() {
 	w.out, w.arena, w.hdrs, w.nAlerts = w.out[:0], w.arena[:0], w.hdrs[:0], 0
 }
 
-// commit commits the acknowledged offset, if it moved.
+// commit commits the acknowledged offset, if it moved. It does not need
+// the rule state (ok): acked only ever moves past records whose output is
+// acknowledged, and shutdown gives up the state before its commit.
 func (w *worker) commit(gen *kafka.Generation) {
-	if !w.ok || w.acked <= w.committed {
+	if w.acked <= w.committed {
 		return
 	}
 	if err := w.s.commit(gen, w.partition, w.acked); err != nil {
@@ -729,7 +790,9 @@ func (w *worker) commit(gen *kafka.Generation) {
 	w.committed, w.commitFailing = w.acked, false
 }
 
-// shutdown closes the engines' open alerts and publishes them.
+// shutdown evaluates the held records, closes the engines' open alerts
+// and publishes them; once they are acknowledged, every record read is
+// too, and the caller's commit covers them.
 func (w *worker) shutdown(ctx, gctx context.Context) {
 	w.releaseHeld(time.Time{})
 	w.replaying = false
@@ -740,7 +803,9 @@ func (w *worker) shutdown(ctx, gctx context.Context) {
 		p.Flush(w.emit)
 	}
 	w.count()
-	if !w.publish(ctx, gctx) {
+	if w.publish(ctx, gctx) {
+		w.acked = w.next
+	} else {
 		w.log.Error("alerts closed at shutdown could not be published", "alerts", w.nAlerts)
 	}
 	w.flushed, w.ok = true, false
