@@ -12,12 +12,17 @@ import (
 )
 
 // OCSF constants for a Detection Finding (schema 1.x).
+// OCSF activity_id of an alert: the Create of a finding, and the Update
+// that closes it with the detections folded into it.
+const (
+	ActivityCreate = 1
+	ActivityUpdate = 2
+)
+
 const (
 	ocsfVersion       = "1.3.0"
 	classUID          = 2004
 	categoryUID       = 2
-	activityCreate    = 1
-	activityUpdate    = 2
 	analyticTypeRule  = 1
 	evidenceLimit     = 5 // flows kept as evidence per alert
 	statusNew         = 1

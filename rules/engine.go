@@ -478,10 +478,10 @@ func nativeValue(v ref.Val) any {
 // newAlert builds the Create alert for a detection.
 func (e *Engine) newAlert(r *Rule, in *Input, groupKey string, group map[string]any, start, t time.Time, value int) *Alert {
 	a := &Alert{
-		ActivityID: activityCreate, ActivityName: "Create",
+		ActivityID: ActivityCreate, ActivityName: "Create",
 		CategoryUID: categoryUID, CategoryName: "Findings",
 		ClassUID: classUID, ClassName: "Detection Finding",
-		TypeUID: classUID*100 + activityCreate, TypeName: "Detection Finding: Create",
+		TypeUID: classUID*100 + ActivityCreate, TypeName: "Detection Finding: Create",
 		SeverityID: severityIDs[r.Severity], Severity: severityNames[r.Severity],
 		StatusID: statusNew, Status: "New", IsAlert: r.Mode == "alert",
 		Time: ms(t), StartTime: ms(start), EndTime: ms(t), Count: 1,

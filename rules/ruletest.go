@@ -119,7 +119,7 @@ func (s *Set) runTest(r *Rule, td testDef) (bool, string) {
 	e := NewEngine(sub, EngineConfig{})
 	n := 0
 	count := func(a *Alert) {
-		if a.FindingInfo.Analytic.UID == r.ID && a.ActivityID == activityCreate {
+		if a.FindingInfo.Analytic.UID == r.ID && a.ActivityID == ActivityCreate {
 			n++
 		}
 	}

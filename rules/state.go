@@ -423,8 +423,8 @@ func (st *ruleState) close(key string, o *openAlert, emit func(*Alert)) {
 		return
 	}
 	u := o.alert
-	u.ActivityID, u.ActivityName = activityUpdate, "Update"
-	u.TypeUID, u.TypeName = classUID*100+activityUpdate, "Detection Finding: Update"
+	u.ActivityID, u.ActivityName = ActivityUpdate, "Update"
+	u.TypeUID, u.TypeName = classUID*100+ActivityUpdate, "Detection Finding: Update"
 	emit(u)
 }
 

@@ -108,7 +108,7 @@ func runDemoScenario(ctx context.Context, dir string, seed int64, stderr io.Writ
 		sensor: *scfg, pipe: p, capture: sf.source(nil), input: sc.Capture, alerts: af, stderr: stderr, progress: "never",
 		report: report.New(),
 		onAlert: func(a *rules.Alert) {
-			if a.ActivityID == 1 {
+			if a.ActivityID == rules.ActivityCreate {
 				res.alerts = append(res.alerts, a)
 			}
 		},

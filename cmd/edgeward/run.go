@@ -290,7 +290,7 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 		emit := func(a *rules.Alert) {
 			nAlerts.Add(1)
 			res.bySev[a.Severity]++
-			if a.ActivityID == 1 {
+			if a.ActivityID == rules.ActivityCreate {
 				res.byRule[a.FindingInfo.Analytic.UID]++
 			}
 			res.findings[a.FindingInfo.UID] = true

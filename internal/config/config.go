@@ -339,21 +339,30 @@ func setText(v reflect.Value, f *field, s string) error {
 			return nil
 		}
 		for i, part := range strings.Split(s, ",") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				// A stray comma; some element types (netip.Prefix)
-				// would take it for a zero value.
-				return fmt.Errorf("entry %d is empty", i+1)
-			}
-			e := reflect.New(v.Type().Elem()).Elem()
-			if err := setScalar(e, f, part); err != nil {
-				return fmt.Errorf("entry %d: %w", i+1, err)
+			e, err := listEntry(v.Type(), f, i+1, strings.TrimSpace(part))
+			if err != nil {
+				return err
 			}
 			v.Set(reflect.Append(v, e))
 		}
 		return nil
 	}
 	return setScalar(v, f, s)
+}
+
+// listEntry parses entry i (from 1) of a list of type t, from a
+// comma-separated value or a YAML sequence.
+func listEntry(t reflect.Type, f *field, i int, s string) (reflect.Value, error) {
+	if strings.TrimSpace(s) == "" {
+		// A stray comma or "- ~": some element types (netip.Prefix)
+		// would take it for a zero value.
+		return reflect.Value{}, fmt.Errorf("entry %d is empty", i)
+	}
+	e := reflect.New(t.Elem()).Elem()
+	if err := setScalar(e, f, s); err != nil {
+		return reflect.Value{}, fmt.Errorf("entry %d: %w", i, err)
+	}
+	return e, nil
 }
 
 func setScalar(v reflect.Value, f *field, s string) error {
@@ -576,14 +585,9 @@ func (y *yamlLoader) leaf(n ast.Node, f *field) {
 				bad = true
 				continue
 			}
-			if strings.TrimSpace(s) == "" { // "- ~", "-" or "- ''": as an empty entry of a comma-separated list
-				y.errf(e, f.path, "entry %d is empty", i+1)
-				bad = true
-				continue
-			}
-			ev := reflect.New(v.Type().Elem()).Elem()
-			if err := setScalar(ev, f, s); err != nil {
-				y.errf(e, f.path, "entry %d: %v", i+1, err)
+			ev, err := listEntry(v.Type(), f, i+1, s)
+			if err != nil {
+				y.errf(e, f.path, "%v", err)
 				bad = true
 				continue
 			}

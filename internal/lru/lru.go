@@ -69,6 +69,20 @@ func (l *LRU[K, V]) Peek(k K) (*V, bool) {
 	return &l.ents[i].val, true
 }
 
+// GetIf is Get that marks the entry most recently used only when use says
+// so: a lookup that finds it stale (expired, but kept for lookups of
+// earlier times) leaves it to be evicted first. It reports whether the
+// entry is there and use said yes.
+func (l *LRU[K, V]) GetIf(k K, use func(*V) bool) bool {
+	i, ok := l.idx[k]
+	if !ok || !use(&l.ents[i].val) {
+		return false
+	}
+	l.unlink(i)
+	l.pushFront(i)
+	return true
+}
+
 // Put stores v under k as the most recently used entry. When that evicts
 // another entry, it returns the evicted key.
 func (l *LRU[K, V]) Put(k K, v V) (evicted K, didEvict bool) {

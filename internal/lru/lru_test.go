@@ -32,3 +32,23 @@ func TestLRU(t *testing.T) {
 		t.Errorf("%.0f allocs", n)
 	}
 }
+
+// TestGetIf: an entry GetIf does not use keeps its place, so it is evicted
+// first; one it uses becomes the most recent.
+func TestGetIf(t *testing.T) {
+	l := New[string, int](2)
+	l.Put("a", 1)
+	l.Put("b", 2)
+	if l.GetIf("a", func(v *int) bool { return *v > 1 }) {
+		t.Error("GetIf(a) used a refused entry")
+	}
+	if k, _ := l.Put("c", 3); k != "a" {
+		t.Errorf("Put(c) evicted %q, want a (GetIf left it least recent)", k)
+	}
+	if !l.GetIf("b", func(v *int) bool { return *v == 2 }) || l.GetIf("x", func(*int) bool { return true }) {
+		t.Error("GetIf(b) or GetIf(x) wrong")
+	}
+	if k, _ := l.Put("d", 4); k != "c" {
+		t.Errorf("Put(d) evicted %q, want c (GetIf made b the most recent)", k)
+	}
+}

@@ -620,7 +620,7 @@ func (w *worker) alert(a *rules.Alert) {
 	if w.replaying {
 		return // its previous owner published it
 	}
-	if a.ActivityID == 1 {
+	if a.ActivityID == rules.ActivityCreate {
 		cat := ""
 		if len(a.FindingInfo.Types) > 0 {
 			cat = a.FindingInfo.Types[0]
@@ -723,8 +723,10 @@ func (w *worker) write() error {
 	kept := 0
 	for start := 0; start < len(w.out); {
 		end, n := start+1, messageBytes(&w.out[start])
-		for end < len(w.out) && n+messageBytes(&w.out[end]) <= batchBytes {
-			n += messageBytes(&w.out[end])
+		for end < len(w.out) {
+			if n += messageBytes(&w.out[end]); n > batchBytes {
+				break
+			}
 			end++
 		}
 		chunk := w.out[start:end]

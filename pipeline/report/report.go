@@ -211,7 +211,7 @@ func (r *Report) Alert(a *rules.Alert) {
 		old.value = max(old.value, f.value)
 	case len(r.alerts) < maxAlerts:
 		r.alerts[f.uid] = f
-	case a.ActivityID == 2:
+	case a.ActivityID == rules.ActivityUpdate:
 		// The Update of a finding beyond the limit: its Create counted the
 		// finding and its first detection, this adds the repeats folded
 		// into it (in whichever order the two arrive).

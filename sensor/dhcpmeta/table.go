@@ -256,18 +256,19 @@ func (t *Table) Lookup(addr netip.Addr, now time.Time) (Lease, bool) {
 	if t.leases == nil || t.leases.Len() == 0 {
 		return Lease{}, false
 	}
-	k := keyOf(addr)
-	e, ok := t.leases.Peek(k)
-	if !ok {
+	var l *Lease
+	found := t.leases.GetIf(keyOf(addr), func(e *leaseEntry) bool {
+		switch p := e.prev; {
+		case p != nil && now.UnixNano() < e.prevEnd && !now.Before(p.Seen):
+			l = p
+		case now.UnixNano() < e.expires:
+			l = &e.lease
+		}
+		return l != nil
+	})
+	if !found {
 		return Lease{}, false
 	}
-	l := &e.lease
-	if p := e.prev; p != nil && now.UnixNano() < e.prevEnd && !now.Before(p.Seen) {
-		l = p
-	} else if now.UnixNano() >= e.expires {
-		return Lease{}, false
-	}
-	t.leases.Get(k) // marks it used
 	return *l, true
 }
 

@@ -224,15 +224,11 @@ func (c *Cache) LookupServer(server netip.Addr, now time.Time) (string, bool) {
 // while the answer was valid may still be looked up after this one. The
 // capacity bounds what expired answers hold, and they are the first to
 // be evicted, since only a hit marks an entry as used.
-func (c *Cache) hit(k pairKey, now int64) (string, bool) {
-	e, ok := c.pairs.Peek(k)
-	if !ok {
-		return "", false
-	}
-	name, ok := e.at(now)
-	if ok {
-		c.pairs.Get(k)
-	}
+func (c *Cache) hit(k pairKey, now int64) (name string, ok bool) {
+	ok = c.pairs.GetIf(k, func(e *cached) bool {
+		name, ok = e.at(now)
+		return ok
+	})
 	return name, ok
 }
 
