@@ -76,6 +76,9 @@ const (
 	ReasonDecode      = "decode"       // a damaged binary record or bad JSON
 	ReasonVersion     = "version"      // a record of a wire version or schema this build does not read
 	ReasonContentType = "content_type" // a content type that is not a flow record
+	// A valid flow whose copy for the repartition topic is over that
+	// topic's max.message.bytes: the key groups the copy was for miss it.
+	ReasonRepartitionTooLarge = "repartition_too_large"
 )
 
 // DefaultReorderDelay is Config.ReorderDelay's default.
@@ -191,7 +194,7 @@ type Consumer struct {
 	plan   atomic.Pointer[plan]
 
 	flows, repart  *stage
-	publishFailing atomic.Bool
+	publishFailing atomic.Int32 // workers whose publishing is failing
 	stats          struct{ consumed, dlq, published, forwarded atomic.Uint64 }
 }
 
@@ -205,12 +208,7 @@ func New(cfg Config) (*Consumer, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "consume"),
 		m:      newMetrics(cfg.Registry),
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Transport: cfg.Transport, Timeout: 30 * time.Second},
-		out: &kafka.Writer{
-			Addr: kafka.TCP(cfg.Brokers...), Transport: cfg.Transport,
-			Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioner
-			RequiredAcks: kafka.RequireAll, BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 2 * time.Millisecond,
-			Compression: kafka.Lz4, WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxAttempts: 1,
-		},
+		out:    newWriter(&cfg),
 	}
 	if err := c.SetRules(cfg.Rules); err != nil {
 		return nil, err
@@ -218,6 +216,18 @@ func New(cfg Config) (*Consumer, error) {
 	c.flows = &stage{c: c, name: "flows", topic: cfg.FlowsTopic, group: cfg.GroupID, lag: c.m.lag}
 	c.repart = &stage{c: c, name: "repartition", topic: cfg.RepartitionTopic, group: cfg.GroupID + ".repartition", lag: c.m.repLag, repartition: true}
 	return c, nil
+}
+
+// newWriter is the writer of the pipeline's output (alerts, repartitioned
+// flows, dead letters). It gathers the messages of concurrent
+// WriteMessages calls into one record batch per partition.
+func newWriter(cfg *Config) *kafka.Writer {
+	return &kafka.Writer{
+		Addr: kafka.TCP(cfg.Brokers...), Transport: cfg.Transport,
+		Balancer:     &kafka.Murmur2Balancer{}, // the Java client's partitioner
+		RequiredAcks: kafka.RequireAll, BatchSize: 10000, BatchBytes: 16 << 20, BatchTimeout: 2 * time.Millisecond,
+		Compression: kafka.Lz4, WriteTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, MaxAttempts: 1,
+	}
 }
 
 // SetRules replaces the rule set (hot reload): every partition's engines
@@ -268,7 +278,7 @@ func (c *Consumer) Ready() (bool, string) {
 			return false, fmt.Sprintf("not a member of consumer group %s yet", s.group)
 		}
 	}
-	if c.publishFailing.Load() {
+	if c.publishFailing.Load() > 0 {
 		return false, "publishing to Kafka is failing"
 	}
 	return true, ""

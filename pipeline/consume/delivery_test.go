@@ -176,6 +176,15 @@ func TestRepartitionAbsentIntKey(t *testing.T) {
 	findingtest.Compare(t, findingtest.Fold(h.published()), want, "in-process")
 }
 
+// httpsRule raises an alert per flow to port 443.
+const httpsRule = `
+- rule: https
+  title: t
+  severity: low
+  category: c
+  match: dst.port == 443
+`
+
 // TestPublishLargeBatch: one fetch of flows (up to 1 MiB compressed) can
 // raise thousands of alerts for one device, that is one partition of the
 // alerts topic. Their write must fit Kafka's default max.message.bytes
@@ -183,13 +192,7 @@ func TestRepartitionAbsentIntKey(t *testing.T) {
 // it on every retry and the partition never moves again.
 func TestPublishLargeBatch(t *testing.T) {
 	h := newHarness(t)
-	h.set = loadRules(t, `
-- rule: https
-  title: t
-  severity: low
-  category: c
-  match: dst.port == 443
-`)
+	h.set = loadRules(t, httpsRule)
 	base := testFlows(1)[0]
 	var recs []*flow.Record
 	for i := range 8000 {
@@ -207,4 +210,50 @@ func TestPublishLargeBatch(t *testing.T) {
 	if st := in.c.Stats(); st.Published != uint64(len(recs)) {
 		t.Errorf("stats %+v, want an alert per flow", st)
 	}
+}
+
+// TestRepartitionTooLarge: a valid flow that the flows topic took but
+// whose copy for the repartition topic is over that topic's
+// max.message.bytes (a lower limit there, or the routing headers) goes to
+// the dead-letter topic with its origin, counted, instead of being retried
+// for good: the partition goes on, and the flows after it are processed.
+func TestRepartitionTooLarge(t *testing.T) {
+	h := newHarness(t)
+	h.setTopicConfig(h.repart, "max.message.bytes", "4096")
+	recs := testFlows(20)
+	var big *flow.Record
+	for _, r := range recs {
+		if r.Egress != nil && r.Egress.IP == sharedEgress { // forwarded: the shared-egress rule groups by it
+			c := *r
+			big = &c
+			break
+		}
+	}
+	big.ID, big.CommunityID = "F-big", "1:big"
+	junk := make([]byte, 4000) // random hex: lz4 keeps it near its size
+	rand.Read(junk)
+	big.TLS = &flow.TLS{SNI: "big.example", JA3String: fmt.Sprintf("%x", junk)}
+	h.produce(recs[:len(recs)/2])
+	h.produce([]*flow.Record{big})
+	h.produce(recs[len(recs)/2:])
+	in := h.start(h.config(nil))
+	h.waitDone(20 * time.Second)
+	in.close(t)
+
+	dead := h.c.Records(h.dlq)
+	if len(dead) != 1 || dead[0].Headers[HeaderDLQReason] != ReasonRepartitionTooLarge ||
+		dead[0].Headers[HeaderDLQTopic] != h.flows || dead[0].Headers[HeaderDLQOffset] == "" {
+		for _, d := range dead {
+			t.Logf("dead letter: %d bytes, headers %v", len(d.Value), d.Headers)
+		}
+		t.Fatalf("%d dead letters, want the large flow with its reason and origin", len(dead))
+	}
+	var r flow.Record
+	if err := flow.DecodeBinary(dead[0].Value, &r); err != nil || r.ID != big.ID {
+		t.Errorf("dead letter holds record %q (%v), want %q", r.ID, err, big.ID)
+	}
+	if st := in.c.Stats(); st.DLQ != 1 {
+		t.Errorf("stats %+v, want one dead letter", st)
+	}
+	findingtest.Compare(t, findingtest.Fold(h.published()), findingtest.Fold(inProcess(t, h.set, recs)), "in-process without the large flow")
 }

@@ -62,10 +62,12 @@ type worker struct {
 	nAlerts int
 	n       counts
 
-	emit      func(*rules.Alert)
-	mark      func(*rules.Rule)
-	dlqLogged bool
-	failing   bool
+	emit       func(*rules.Alert)
+	mark       func(*rules.Rule)
+	dlqLogged  bool
+	failing    bool // fetching is failing; logged once
+	pubFailing bool // publishing is failing; logged once, counted in c.publishFailing
+	isolate    bool // write each message alone: one was refused as too large (write)
 }
 
 // counts are a batch's counts, added to the metrics after it.
@@ -563,6 +565,16 @@ func (w *worker) deadLetter(off int64, key, val []byte, headers []kafka.Header, 
 	if w.replaying {
 		return // its previous owner sent it
 	}
+	hdr := make([]kafka.Header, 0, len(headers)+5)
+	for _, h := range headers {
+		hdr = append(hdr, kafka.Header{Key: h.Key, Value: w.stash(h.Value)})
+	}
+	w.out = append(w.out, w.deadLetterMessage(off, w.stash(key), w.stash(val), hdr, reason, err))
+}
+
+// deadLetterMessage counts a dead letter and makes its message: key, val
+// and hdr (which it appends to) are the batch's own.
+func (w *worker) deadLetterMessage(off int64, key, val []byte, hdr []kafka.Header, reason string, err error) kafka.Message {
 	w.c.m.dlq.WithLabelValues(reason).Inc()
 	w.c.stats.dlq.Add(1)
 	where := fmt.Sprintf("%s partition %d offset %d", w.s.topic, w.partition, off)
@@ -572,10 +584,6 @@ func (w *worker) deadLetter(off int64, key, val []byte, headers []kafka.Header, 
 	} else {
 		w.log.Debug("record sent to the dead-letter topic", "offset", off, "reason", reason, "err", err)
 	}
-	hdr := make([]kafka.Header, 0, len(headers)+5)
-	for _, h := range headers {
-		hdr = append(hdr, kafka.Header{Key: h.Key, Value: w.stash(h.Value)})
-	}
 	hdr = append(hdr,
 		kafka.Header{Key: HeaderDLQReason, Value: []byte(reason)},
 		kafka.Header{Key: HeaderDLQError, Value: []byte(where + ": " + err.Error())},
@@ -583,7 +591,22 @@ func (w *worker) deadLetter(off int64, key, val []byte, headers []kafka.Header, 
 		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(w.partition))},
 		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(off, 10))},
 	)
-	w.out = append(w.out, kafka.Message{Topic: w.c.cfg.DLQTopic, Key: w.stash(key), Value: w.stash(val), Headers: hdr})
+	return kafka.Message{Topic: w.c.cfg.DLQTopic, Key: key, Value: val, Headers: hdr}
+}
+
+// unforwardable turns a flow's copy for the repartition topic that the
+// topic refused as too large into a dead letter: retrying would block the
+// partition for good. It keeps the record's own headers; its origin is
+// the flows topic offset it was forwarded from.
+func (w *worker) unforwardable(m kafka.Message, err error) kafka.Message {
+	_, off, _ := parseSource(header(m.Headers, HeaderSource))
+	hdr := make([]kafka.Header, 0, len(m.Headers)+5)
+	for _, h := range m.Headers {
+		if h.Key != HeaderRoute && h.Key != HeaderSource {
+			hdr = append(hdr, h)
+		}
+	}
+	return w.deadLetterMessage(off, m.Key, m.Value, hdr, ReasonRepartitionTooLarge, err)
 }
 
 // messageBytes is about the bytes a message adds to a record batch before
@@ -685,7 +708,9 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 			break
 		}
 		w.c.m.pubErrors.Inc()
-		if !w.c.publishFailing.Swap(true) {
+		if !w.pubFailing {
+			w.pubFailing = true
+			w.c.publishFailing.Add(1)
 			w.log.Warn("publishing a batch (retrying)", "messages", len(w.out), "err", err)
 		}
 		if ctx.Err() != nil {
@@ -693,9 +718,11 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 				deadline = time.Now().Add(w.c.cfg.FlushTimeout)
 			}
 			if time.Now().After(deadline) {
+				w.endPublishFailing()
 				return false
 			}
 		} else if gctx.Err() != nil {
+			w.endPublishFailing()
 			return false
 		}
 		t := time.NewTimer(backoff)
@@ -706,32 +733,55 @@ func (w *worker) publish(ctx, gctx context.Context) bool {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
-	if w.c.publishFailing.Swap(false) {
+	if w.pubFailing {
 		w.log.Info("publishing works again")
 	}
+	w.endPublishFailing()
 	w.c.m.published.Add(float64(w.nAlerts))
 	w.c.stats.published.Add(uint64(w.nAlerts))
 	w.resetBatch()
 	return true
 }
 
+// endPublishFailing ends the worker's failing spell: its batch was
+// published, or given up with the partition. The instance is not ready
+// while any worker's publishing fails.
+func (w *worker) endPublishFailing() {
+	if w.pubFailing {
+		w.pubFailing = false
+		w.c.publishFailing.Add(-1)
+	}
+}
+
 // write writes the batch's output, at most batchBytes of it per
 // WriteMessages, and keeps in w.out the messages that failed; it returns
 // the first error.
+//
+// A message too large for its topic would be refused on every retry and
+// block the partition for good, so it is replaced (shrinkDeadLetter,
+// unforwardable). The broker refuses a whole record batch for one large
+// message in it, though, and the shared writer puts other workers'
+// messages in it too, so a refusal names its message only when that was
+// the batch's only one: after one, the next write (w.isolate) writes each
+// message alone with a writer of its own.
 func (w *worker) write() error {
 	var first error
-	kept := 0
+	kept, limit, isolate, out := 0, batchBytes, false, w.c.out
+	if w.isolate {
+		limit, out = 0, newWriter(&w.c.cfg)
+		defer out.Close()
+	}
 	for start := 0; start < len(w.out); {
 		end, n := start+1, messageBytes(&w.out[start])
 		for end < len(w.out) {
-			if n += messageBytes(&w.out[end]); n > batchBytes {
+			if n += messageBytes(&w.out[end]); n > limit {
 				break
 			}
 			end++
 		}
 		chunk := w.out[start:end]
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err := w.c.out.WriteMessages(ctx, chunk...)
+		err := out.WriteMessages(ctx, chunk...)
 		cancel()
 		if err != nil && first == nil {
 			first = err
@@ -746,8 +796,15 @@ func (w *worker) write() error {
 			if merr == nil {
 				continue
 			}
-			if errors.Is(merr, kafka.MessageSizeTooLarge) && m.Topic == w.c.cfg.DLQTopic {
-				m = w.shrinkDeadLetter(m) // retrying would block the partition for good
+			if errors.Is(merr, kafka.MessageSizeTooLarge) {
+				switch {
+				case out == w.c.out:
+					isolate = true
+				case m.Topic == w.c.cfg.DLQTopic:
+					m = w.shrinkDeadLetter(m)
+				case m.Topic == w.c.cfg.RepartitionTopic:
+					m = w.unforwardable(m, merr)
+				}
 			}
 			w.out[kept] = m // kept <= start+i: chunk[i] is read already
 			kept++
@@ -755,7 +812,7 @@ func (w *worker) write() error {
 		start = end
 	}
 	clear(w.out[kept:])
-	w.out = w.out[:kept]
+	w.out, w.isolate = w.out[:kept], isolate
 	return first
 }
 
