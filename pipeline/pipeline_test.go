@@ -104,7 +104,8 @@ func TestProcessMapsEnrichmentOntoRules(t *testing.T) {
 // against what OCSF 1.3 requires of a Detection Finding and of the objects
 // it uses: the base event's required attributes, type_uid, severity,
 // times in milliseconds, finding_info.uid, and in each evidence's
-// connection_info the required direction_id, from the flow's direction.
+// connection_info the required direction_id, from the flow's direction, and
+// the flow's id and Community ID as uid and community_uid.
 func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`
@@ -125,7 +126,7 @@ func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
 	}{{"outbound", 2}, {"inbound", 1}, {"internal", 3}, {"external", 99}, {"", 0}} {
 		rec := &flow.Record{Proto: "tcp", ID: "r-" + c.direction, Start: time.Unix(1_800_000_000, 0), End: time.Unix(1_800_000_060, 0),
 			Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.5"), Port: 50000}, Dst: flow.Endpoint{IP: netip.MustParseAddr("192.0.2.7"), Port: 443},
-			Direction: c.direction}
+			Direction: c.direction, CommunityID: "1:cid-" + c.direction}
 		var got []map[string]any
 		p.Process(rec, func(a *rules.Alert) {
 			b, err := json.Marshal(a)
@@ -159,6 +160,9 @@ func TestAlertsAreOCSFDetectionFindings(t *testing.T) {
 		ci := a["evidences"].([]any)[0].(map[string]any)["connection_info"].(map[string]any)
 		if id, ok := ci["direction_id"]; !ok || id != float64(c.wantID) {
 			t.Errorf("direction %q: connection_info %v, want direction_id %d (required by OCSF)", c.direction, ci, c.wantID)
+		}
+		if ci["uid"] != rec.ID || ci["community_uid"] != rec.CommunityID { // OCSF network_connection_info
+			t.Errorf("direction %q: connection_info %v, want uid %q and community_uid %q", c.direction, ci, rec.ID, rec.CommunityID)
 		}
 	}
 }

@@ -123,7 +123,8 @@ type ConnectionInfo struct {
 	DirectionID  int    `json:"direction_id"`
 	Direction    string `json:"direction,omitempty"`
 	ProtocolName string `json:"protocol_name,omitempty"`
-	UID          string `json:"uid,omitempty"` // the Community ID
+	UID          string `json:"uid,omitempty"`           // the flow record's id
+	CommunityUID string `json:"community_uid,omitempty"` // the Community ID
 }
 
 // directionIDs map a flow's direction (flow.Record.Direction) to OCSF
@@ -201,10 +202,12 @@ func (a *Alert) detach() {
 
 func evidenceOf(rec *flow.Record) Evidence {
 	e := Evidence{
-		SrcEndpoint:    endpointOf(&rec.Src),
-		DstEndpoint:    endpointOf(&rec.Dst),
-		ConnectionInfo: ConnectionInfo{ProtocolName: strings.Clone(rec.Proto), UID: strings.Clone(rec.CommunityID)}, // see detach
-		Data:           rec.AppendJSON(nil),
+		SrcEndpoint: endpointOf(&rec.Src),
+		DstEndpoint: endpointOf(&rec.Dst),
+		ConnectionInfo: ConnectionInfo{ // clones: see detach
+			ProtocolName: strings.Clone(rec.Proto), UID: strings.Clone(rec.ID), CommunityUID: strings.Clone(rec.CommunityID),
+		},
+		Data: rec.AppendJSON(nil),
 	}
 	if d, ok := directionIDs[rec.Direction]; ok {
 		e.ConnectionInfo.DirectionID, e.ConnectionInfo.Direction = d.id, d.name

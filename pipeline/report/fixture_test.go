@@ -226,7 +226,7 @@ func alert(ruleID, title, sev, category, desc string, tags []string, recs []*flo
 		a.Evidences = append(a.Evidences, rules.Evidence{
 			SrcEndpoint:    rules.Endpoint{IP: rec.Src.IP.String(), Port: int(rec.Src.Port)},
 			DstEndpoint:    rules.Endpoint{IP: rec.Dst.IP.String(), Port: int(rec.Dst.Port)},
-			ConnectionInfo: rules.ConnectionInfo{ProtocolName: rec.Proto, UID: rec.CommunityID},
+			ConnectionInfo: rules.ConnectionInfo{ProtocolName: rec.Proto, UID: rec.ID, CommunityUID: rec.CommunityID},
 			Data:           rec.AppendJSON(nil),
 		})
 	}

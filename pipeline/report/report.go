@@ -334,7 +334,7 @@ func findingOf(a *rules.Alert) *finding {
 
 // fromOCSF rebuilds what it can of a flow whose record did not decode.
 func fromOCSF(ev *rules.Evidence) *flow.Record {
-	rec := &flow.Record{Proto: ev.ConnectionInfo.ProtocolName, CommunityID: ev.ConnectionInfo.UID}
+	rec := &flow.Record{ID: ev.ConnectionInfo.UID, Proto: ev.ConnectionInfo.ProtocolName, CommunityID: ev.ConnectionInfo.CommunityUID}
 	rec.Src.IP, _ = netip.ParseAddr(ev.SrcEndpoint.IP)
 	rec.Src.Port = uint16(ev.SrcEndpoint.Port)
 	rec.Dst.IP, _ = netip.ParseAddr(ev.DstEndpoint.IP)
