@@ -103,6 +103,12 @@ func testRender(t *testing.T, h *helm) {
 			kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 1, "Service": 1, "DaemonSet": 1},
 		},
 		{
+			name:  "ebpf with the host's BPF filesystem",
+			args:  []string{"--set", "sensor.mode=ebpf", "--set", "sensor.bpffs.mount=true"},
+			caps:  []string{"BPF", "NET_ADMIN", "PERFMON"},
+			kinds: map[string]int{"ServiceAccount": 1, "ConfigMap": 4, "Service": 2, "DaemonSet": 1, "Deployment": 1},
+		},
+		{
 			name:     "pipeline only, rules from an existing ConfigMap",
 			args:     []string{"--set", "sensor.enabled=false", "--set", "rules.existingConfigMap=site-rules", "--set", "serviceAccount.create=false", "--set", "serviceMonitor.enabled=true"},
 			kinds:    map[string]int{"ConfigMap": 2, "Service": 1, "Deployment": 1, "ServiceMonitor": 1},
@@ -143,6 +149,18 @@ func testRejects(t *testing.T, h *helm) {
 		{"half of mutual TLS", []string{"--set", "kafka.tls.enabled=true", "--set", "kafka.tls.existingSecret=s", "--set", "kafka.tls.certKey=tls.crt"}, "tls.certKey and tls.keyKey go together"},
 		{"SASL without a Secret", []string{"--set", "kafka.sasl.mechanism=plain", "--set", "kafka.sasl.username=u"}, "needs sasl.username and sasl.existingSecret"},
 		{"CPU autoscaling without a CPU request", []string{"--set", "pipeline.autoscaling.enabled=true", "--set", "pipeline.resources.requests.cpu=null"}, "needs pipeline.resources.requests.cpu"},
+		// Docker and CRI-O add the CAP_ prefix only where it is missing.
+		{"SYS_ADMIN with its CAP_ prefix", []string{"--set", "sensor.extraCapabilities={CAP_SYS_ADMIN}"}, "/sensor/extraCapabilities/0"},
+		// What edgeward sensor refuses at start must fail the install, not
+		// crash-loop the DaemonSet on every gateway.
+		{"spool smaller than the sensor accepts", []string{"--set", "sensor.spool.maxBytes=65536"}, "/sensor/spool/maxBytes"},
+		{"zero idle timeout", []string{"--set", "sensor.flow.idleTimeout=0s"}, "/sensor/flow/idleTimeout"},
+		{"zero active timeout", []string{"--set", "sensor.flow.activeTimeout=0m"}, "/sensor/flow/activeTimeout"},
+		{"quantity suffix Kubernetes refuses", []string{"--set", "sensor.spool.type=emptyDir", "--set", "sensor.spool.sizeLimit=2048K"}, "/sensor/spool/sizeLimit"},
+		// The kubelet evicts a pod whose emptyDir outgrows its sizeLimit,
+		// and the spool with it, before the spool reaches its own cap.
+		{"emptyDir spool smaller than its cap", []string{"--set", "sensor.spool.type=emptyDir", "--set", "sensor.spool.sizeLimit=512Mi"}, "sensor.spool.sizeLimit 512Mi is less than sensor.spool.maxBytes"},
+		{"emptyDir spool smaller than its cap, decimal units", []string{"--set", "sensor.spool.type=emptyDir", "--set", "sensor.spool.sizeLimit=1.5G", "--set", "sensor.spool.maxBytes=2147483648"}, "sensor.spool.sizeLimit 1.5G is less than sensor.spool.maxBytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -691,6 +709,16 @@ func (r *rendered) checkSensor(p *problems, o object, ds *appsv1.DaemonSet, tc c
 		r.checkFile(p, o, spec, c, what, path, false)
 	}
 	r.checkWritableDir(p, o, spec, c, "spool.dir", cfg.Spool.Dir)
+	// The sensor runs as uid 0 and parses packets from the network: the
+	// spool is the only host directory it may change (a writable host
+	// /sys/fs/bpf would let it unpin the node's other BPF programs and
+	// maps, capabilities or not).
+	spool, _ := mountFor(c, cfg.Spool.Dir)
+	for _, m := range c.VolumeMounts {
+		if v, _ := volume(spec, m.Name); v.HostPath != nil && !m.ReadOnly && m.Name != spool.Name {
+			p.add("%v: host path %s is mounted writable at %s; only the spool may be", o, v.HostPath.Path, m.MountPath)
+		}
+	}
 }
 
 func (r *rendered) checkPipeline(p *problems, o object, d *appsv1.Deployment) {

@@ -178,3 +178,12 @@ sasl:
 {{- with .Values.sensor.sessions.openvpnStatus }}{{ $dirs = append $dirs (dir .) }}{{ end }}
 {{- toYaml ($dirs | uniq) }}
 {{- end }}
+
+{{/* Bytes in a Kubernetes quantity of the form the schema allows (2Gi, 1.5G, 512M), as a float. */}}
+{{- define "edgeward.quantityBytes" -}}
+{{- $num := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $unit := trimPrefix $num . }}
+{{- $scale := dict "" 1 "m" 0.001 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 "P" 1000000000000000 "E" 1000000000000000000
+  "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "Pi" 1125899906842624 "Ei" 1152921504606846976 }}
+{{- mulf (float64 $num) (index $scale $unit) }}
+{{- end }}
