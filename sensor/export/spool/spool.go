@@ -81,8 +81,9 @@ type segment struct {
 // Spool is safe for concurrent use: typically one goroutine appends and
 // another reads and commits.
 type Spool struct {
-	opts Options
-	log  *slog.Logger
+	opts  Options
+	log   *slog.Logger
+	lockf *os.File // holds the directory's lock (lock.go) until Close
 
 	mu      sync.Mutex
 	segs    []*segment // oldest first; the last one is written to
@@ -121,6 +122,16 @@ func Open(opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	s := &Spool{opts: opts, log: opts.Logger}
+	var err error
+	if s.lockf, err = lock(opts.Dir); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			s.lockf.Close()
+		}
+	}()
 	ents, err := os.ReadDir(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
@@ -177,6 +188,7 @@ func Open(opts Options) (*Spool, error) {
 	if len(s.segs) > 0 {
 		s.log.Info("spool holds records from before", "dir", opts.Dir, "records", s.records(), "bytes", s.total, "segments", len(s.segs))
 	}
+	opened = true
 	return s, nil
 }
 
@@ -722,6 +734,7 @@ func (s *Spool) Close() error {
 			g.rf.Close()
 		}
 	}
+	s.lockf.Close() // last: the next Open may start now
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

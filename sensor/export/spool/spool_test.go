@@ -496,3 +496,27 @@ func TestSyncAfterNewSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneProcessPerDirectory: a second Open of a spool directory in use
+// (two sensors given one directory) fails, naming the holder, instead of
+// both writing the same segments and cursor; once the first is closed, or
+// its process gone, the directory opens again.
+func TestOneProcessPerDirectory(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, 0, 0)
+	if err := s.Append([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Options{Dir: dir})
+	if want := fmt.Sprintf("spool: directory %s is in use by process %d", dir, os.Getpid()); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("second Open: %v, want %q...", err, want)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, 0, 0)
+	if got := drain(t, s, 10); len(got) != 1 || got[0] != "a" {
+		t.Errorf("after reopening: %q", got)
+	}
+	s.Close()
+}
