@@ -48,7 +48,7 @@ type Sensor struct {
 		FlushTimeout     time.Duration `yaml:"flush_timeout" default:"30s" help:"on shutdown, how long to keep sending queued and spooled records; the rest stays in the spool"`
 	} `yaml:"kafka"`
 	Spool struct {
-		Dir      string `yaml:"dir" flag:"spool-dir" default:"/var/lib/edgeward/spool" help:"directory of the disk spool that holds records while Kafka is unreachable"`
+		Dir      string `yaml:"dir" flag:"spool-dir" default:"/var/lib/edgeward/spool" help:"directory of the disk spool that holds records while Kafka is unreachable; one sensor per directory (a second one refuses to start, naming the first one's pid)"`
 		MaxBytes int64  `yaml:"max_bytes" unit:"bytes" default:"1GiB" help:"size cap of the spool; beyond it the oldest records are dropped (and counted)"`
 	} `yaml:"spool"`
 	Metrics struct {

@@ -41,7 +41,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		consumed:       prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeward_consumed_records_total", Help: "Records read from the flows topic (replayed ones included)."}),
-		dlq:            prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, version, content_type)."}, []string{"reason"}),
+		dlq:            prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_dlq_records_total", Help: "Records sent to the dead-letter topic, by reason (decode, version, content_type, repartition_too_large)."}, []string{"reason"}),
 		lag:            prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edgeward_consumer_lag", Help: "Records of the flows topic not yet read, by partition this instance owns."}, []string{"partition"}),
 		repLag:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edgeward_repartition_lag", Help: "Records of the repartition topic not yet read, by partition this instance owns."}, []string{"partition"}),
 		assigned:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edgeward_assigned_partitions", Help: "Partitions this instance owns, by topic."}, []string{"topic"}),
