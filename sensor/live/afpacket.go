@@ -73,6 +73,9 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: filter: %w", where, err)
 	}
+	if _, err := net.InterfaceByName(cfg.Interface); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
 	a := &AFPacket{cfg: cfg, link: linkType(cfg.Interface)}
 	fanoutID := uint16(os.Getpid())
 	for w := range cfg.Workers {
@@ -87,7 +90,10 @@ func OpenAFPacket(cfg AFPacketConfig) (*AFPacket, error) {
 		)
 		if err != nil {
 			a.Close()
-			return nil, fmt.Errorf("%s: opening socket %d: %w (needs CAP_NET_RAW)", where, w, err)
+			if errors.Is(err, os.ErrPermission) {
+				return nil, fmt.Errorf("%s: opening socket %d: %w (needs CAP_NET_RAW)", where, w, err)
+			}
+			return nil, fmt.Errorf("%s: opening socket %d: %w", where, w, err)
 		}
 		a.socks = append(a.socks, tp)
 		if len(filter) > 0 {

@@ -134,3 +134,13 @@ func TestAFPacketDropsAfterClose(t *testing.T) {
 		t.Errorf("socket drops before Close %d, after %d", before.SocketDrops, after.SocketDrops)
 	}
 }
+
+// TestAFPacketNoSuchInterface: a mistyped interface name says so, not
+// that the sensor lacks CAP_NET_RAW (which sends an operator chasing
+// capabilities when the fix is the name).
+func TestAFPacketNoSuchInterface(t *testing.T) {
+	_, err := live.OpenAFPacket(live.AFPacketConfig{Interface: "ew-nosuch0"})
+	if err == nil || !strings.Contains(err.Error(), "no such network interface") || strings.Contains(err.Error(), "CAP_NET_RAW") {
+		t.Errorf("OpenAFPacket: %v, want no such network interface, without a capability hint", err)
+	}
+}
