@@ -27,11 +27,11 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
 // encoding/json uses to decode.
 func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `{"schema":`...)
-	b = appendSafe(b, r.Schema)
+	b = appendString(b, r.Schema)
 	b = append(b, `,"id":`...)
-	b = appendSafe(b, r.ID)
+	b = appendString(b, r.ID)
 	b = append(b, `,"community_id":`...)
-	b = appendSafe(b, r.CommunityID)
+	b = appendString(b, r.CommunityID)
 	b = append(b, `,"start":`...)
 	b = appendTime(b, r.Start)
 	b = append(b, `,"end":`...)
@@ -39,9 +39,9 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, `,"duration_s":`...)
 	b = appendDuration(b, r.DurationS)
 	b = append(b, `,"end_reason":`...)
-	b = appendSafe(b, string(r.EndReason))
+	b = appendString(b, string(r.EndReason))
 	b = append(b, `,"proto":`...)
-	b = appendSafe(b, r.Proto)
+	b = appendString(b, r.Proto)
 	if len(r.VLAN) > 0 {
 		b = append(b, `,"vlan":[`...)
 		for i, v := range r.VLAN {
@@ -56,7 +56,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	b = r.Src.appendJSON(b)
 	b = append(b, `,"dst":`...)
 	b = r.Dst.appendJSON(b)
-	b = appendSafeField(b, 0, `,"direction":`, r.Direction)
+	b = appendField(b, 0, `,"direction":`, r.Direction)
 	if s := r.Sensor; s != nil {
 		b = append(b, `,"sensor":{`...)
 		n := len(b)
@@ -83,7 +83,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = appendField(b, 0, `,"assigned_site":`, d.AssignedSite)
 		b = appendField(b, 0, `,"assigned_country":`, d.AssignedCountry)
 		b = appendField(b, 0, `,"home_timezone":`, d.HomeTimezone)
-		b = appendSafeField(b, 0, `,"matched_by":`, d.MatchedBy)
+		b = appendField(b, 0, `,"matched_by":`, d.MatchedBy)
 		b = append(b, '}')
 	}
 	if e := r.Egress; e != nil {
@@ -100,7 +100,7 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		b = append(b, '}')
 	}
 	b = appendField(b, 0, `,"app":`, r.App)
-	b = appendSafeField(b, 0, `,"app_source":`, r.AppSource)
+	b = appendField(b, 0, `,"app_source":`, r.AppSource)
 	b = appendField(b, 0, `,"app_category":`, r.AppCategory)
 	if t := r.TCP; t != nil {
 		b = append(b, `,"tcp":{"src_flags":"`...)
@@ -145,14 +145,12 @@ func (r *Record) appendMeta(b []byte) []byte {
 			b = appendKey(b, n, `,"alpn":`)
 			b = appendStrings(b, t.ALPN)
 		}
-		// Fingerprints, versions and cipher names are computed here from
-		// numbers, never copied from the wire: they need no escaping.
-		b = appendSafeField(b, n, `,"version":`, t.Version)
-		b = appendSafeField(b, n, `,"ja3":`, t.JA3)
-		b = appendSafeField(b, n, `,"ja3_string":`, t.JA3String)
-		b = appendSafeField(b, n, `,"ja4":`, t.JA4)
-		b = appendSafeField(b, n, `,"server_version":`, t.ServerVer)
-		b = appendSafeField(b, n, `,"cipher":`, t.Cipher)
+		b = appendField(b, n, `,"version":`, t.Version)
+		b = appendField(b, n, `,"ja3":`, t.JA3)
+		b = appendField(b, n, `,"ja3_string":`, t.JA3String)
+		b = appendField(b, n, `,"ja4":`, t.JA4)
+		b = appendField(b, n, `,"server_version":`, t.ServerVer)
+		b = appendField(b, n, `,"cipher":`, t.Cipher)
 		b = appendField(b, n, `,"cert_subject":`, t.CertSubject)
 		b = appendField(b, n, `,"cert_issuer":`, t.CertIssuer)
 		b = append(b, '}')
@@ -249,15 +247,6 @@ func appendStrings(b []byte, l []string) []byte {
 	return append(b, ']')
 }
 
-// appendSafeField is appendField for values that need no escaping.
-func appendSafeField(b []byte, open int, key, value string) []byte {
-	if value == "" {
-		return b
-	}
-	b = appendKey(b, open, key)
-	return appendSafe(b, value)
-}
-
 // appendField appends key (`,"name":`) and the value unless it is empty.
 func appendField(b []byte, open int, key, value string) []byte {
 	if value == "" {
@@ -284,18 +273,22 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 	b = append(b, `,"payload_bytes":`...)
 	b = appendUint(b, e.PayloadBytes)
 	b = appendField(b, 0, `,"name":`, e.Name)
-	b = appendSafeField(b, 0, `,"name_source":`, e.NameSource)
+	b = appendField(b, 0, `,"name_source":`, e.NameSource)
 	b = appendField(b, 0, `,"hostname":`, e.Hostname)
 	return append(b, '}')
 }
 
 // appendAddr is netip.Addr.AppendTo, faster for IPv4 and IPv6 addresses
-// without a zone, a record's commonest.
+// without a zone, a record's commonest, for use inside a JSON string: an
+// IPv6 zone is escaped, as it can hold any bytes in a decoded record.
 func appendAddr(b []byte, a netip.Addr) []byte {
 	switch {
 	case a.Is4():
 		return appendAddr4(b, a.As4())
-	case a.Is6() && !a.Is4In6() && a.Zone() == "":
+	case a.Zone() != "":
+		b = append(appendAddr(b, a.WithZone("")), '%')
+		return appendEscaped(b, a.Zone())
+	case a.Is6() && !a.Is4In6():
 		return appendAddr6(b, a.As16())
 	}
 	return a.AppendTo(b)
@@ -419,20 +412,17 @@ func appendMAC(b []byte, m MAC) []byte {
 	return append(b, buf[:]...)
 }
 
-// appendSafe appends a string known to need no escaping (fixed names,
-// hex and base64 ids).
-func appendSafe(b []byte, s string) []byte {
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // appendDuration appends seconds as strconv.AppendFloat(b, s, 'f', -1, 64)
-// does. A duration made as float64(ns)/1e9, as the sensor makes it, is
-// written from its nanoseconds: below 2^20 s a float64's spacing is under
-// 1e-9, so the exact decimal of ns/1e9 is the only shortest one that reads
-// back as s, which is what AppendFloat prints, at a fraction of its cost.
+// does, and null for NaN and infinities, which JSON has no number for (a
+// decoded record may hold them; the sensor never makes them). A duration
+// made as float64(ns)/1e9, as the sensor makes it, is written from its
+// nanoseconds: below 2^20 s a float64's spacing is under 1e-9, so the
+// exact decimal of ns/1e9 is the only shortest one that reads back as s,
+// which is what AppendFloat prints, at a fraction of its cost.
 func appendDuration(b []byte, s float64) []byte {
+	if math.IsNaN(s) || math.IsInf(s, 0) {
+		return append(b, "null"...)
+	}
 	if s <= 0 || s >= 1<<20 {
 		return strconv.AppendFloat(b, s, 'f', -1, 64)
 	}
@@ -572,16 +562,20 @@ var plain = func() (t [256]bool) {
 // wire and may hold anything. Most are plain ASCII names, which it copies
 // after a look at eight bytes at a time.
 func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	return append(appendEscaped(b, s), '"')
+}
+
+// appendEscaped appends the inside of appendString's JSON string.
+func appendEscaped(b []byte, s string) []byte {
 	i := 0
 	for ; i+8 <= len(s) && !special(le64(s[i:])); i += 8 {
 	}
 	for i < len(s) && plain[s[i]] {
 		i++
 	}
-	b = append(b, '"')
 	if i == len(s) {
-		b = append(b, s...)
-		return append(b, '"')
+		return append(b, s...)
 	}
 	start := 0
 	for i < len(s) {
@@ -629,6 +623,5 @@ func appendString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
