@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"testing"
@@ -316,6 +317,34 @@ func TestGroupKeyValuesDistinct(t *testing.T) {
 		}
 		if n != 0 {
 			t.Errorf("groups %q and %q counted as one", pair[0], pair[1])
+		}
+	}
+}
+
+// TestOutputListDetached: a list in a rule's output is the alert's own. A
+// pipeline decodes each record into one reused record (flow.Decoder), so
+// the next record's ALPN overwrites the previous one's slice; the open
+// alert's update, published later, must still say what the detection saw.
+func TestOutputListDetached(t *testing.T) {
+	set := loadRule(t, "- rule: x\n  title: x\n  severity: low\n  category: c\n  match: tls.sni != \"\"\n"+
+		"  suppress: {key: [src.ip], for: 1h}\n  output: [tls.alpn]\n")
+	e := NewEngine(set, EngineConfig{})
+	var got []*Alert
+	t0 := time.Unix(1700000000, 0)
+	rec := &flow.Record{Proto: "tcp", Start: t0, End: t0, Src: flow.Endpoint{IP: netip.MustParseAddr("10.0.0.1")},
+		TLS: &flow.TLS{SNI: "a.example", ALPN: []string{"h2", "http/1.1"}}}
+	e.Evaluate(&Input{Record: rec}, func(a *Alert) { got = append(got, a) })
+	rec.TLS.ALPN = append(rec.TLS.ALPN[:0], "reused", "reused") // as the Decoder reuses the slice
+	rec.Start, rec.End = t0.Add(time.Minute), t0.Add(time.Minute)
+	e.Evaluate(&Input{Record: rec}, func(a *Alert) { got = append(got, a) })
+	e.Flush(func(a *Alert) { got = append(got, a) })
+	if len(got) != 2 {
+		t.Fatalf("%d alerts, want a Create and an Update", len(got))
+	}
+	for _, a := range got {
+		b, _ := json.Marshal(a.Unmapped.Output)
+		if want := `{"tls.alpn":["h2","http/1.1"]}`; string(b) != want {
+			t.Errorf("activity %d: output %s, want %s", a.ActivityID, b, want)
 		}
 	}
 }
