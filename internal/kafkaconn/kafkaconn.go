@@ -66,19 +66,33 @@ func (t *TLS) Check(report func(key, msg string)) {
 		}
 		return
 	}
+	pair := t.CertFile != "" && t.KeyFile != ""
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		report("cert_file", "cert_file and key_file go together")
 	}
+	exists := map[string]bool{}
 	for _, kf := range [][2]string{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
 		if kf[1] == "" {
 			continue
 		}
 		if _, err := os.Stat(kf[1]); err != nil {
 			report(kf[0], err.Error())
+			continue
+		}
+		exists[kf[0]] = true
+	}
+	// Files that exist are read now, so that what is wrong in them is
+	// reported with the other problems and where it was set, not when
+	// the connection is built. A missing one was reported above.
+	if exists["ca_file"] {
+		if _, err := t.rootCAs(); err != nil {
+			report("ca_file", err.Error())
 		}
 	}
-	if _, err := t.Config(); err != nil && t.CertFile != "" && t.KeyFile != "" {
-		report("", err.Error())
+	if pair && exists["cert_file"] && exists["key_file"] {
+		if _, err := t.clientCert(); err != nil {
+			report("cert_file", err.Error())
+		}
 	}
 }
 
@@ -112,23 +126,42 @@ func (t TLS) Config() (*tls.Config, error) {
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, documented as tests only
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		pool, err := t.rootCAs()
 		if err != nil {
-			return nil, fmt.Errorf("kafka tls.ca_file: %w", err)
+			return nil, err
 		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka tls.ca_file %s: no PEM certificates in it", t.CAFile)
-		}
+		c.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		cert, err := t.clientCert()
 		if err != nil {
-			return nil, fmt.Errorf("kafka tls.cert_file/key_file: %w", err)
+			return nil, err
 		}
 		c.Certificates = []tls.Certificate{cert}
 	}
 	return c, nil
+}
+
+// rootCAs loads the CA certificates of ca_file.
+func (t TLS) rootCAs() (*x509.CertPool, error) {
+	pem, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("kafka tls.ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("kafka tls.ca_file %s: no PEM certificates in it", t.CAFile)
+	}
+	return pool, nil
+}
+
+// clientCert loads the client certificate and its key.
+func (t TLS) clientCert() (tls.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("kafka tls.cert_file/key_file: %w", err)
+	}
+	return cert, nil
 }
 
 // Authenticator returns the SASL mechanism, or nil for none. It reads the

@@ -313,6 +313,12 @@ func classify(v string) (int, error) {
 	case strings.ContainsAny(v, ":/") || strings.Trim(v, "0123456789.") == "":
 		return kindIP, nil
 	}
+	// No top-level domain is all digits: such an entry is an address
+	// range or a mistyped address, which as a suffix would match nothing.
+	name := strings.TrimSuffix(v, ".")
+	if strings.Trim(name[strings.LastIndexByte(name, '.')+1:], "0123456789") == "" {
+		return 0, fmt.Errorf("%q is not an IP address, CIDR or domain", v)
+	}
 	return kindDomain, nil
 }
 

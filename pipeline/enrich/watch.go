@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/edgeward/edgeward/internal/fswatch"
 )
@@ -16,47 +17,126 @@ import (
 // are role indexes.
 const targetIntel = len(roles)
 
-// watches is the files and directories to watch and, for each, the reload
-// target it stands for.
-func (e *Enricher) watches() ([]fswatch.Target, []int) {
-	var ws []fswatch.Target
-	var targets []int
+// watchSet is what one watch covers: the targets, the reload target each
+// stands for, and each watched directory as it was when the watch was set
+// up (nil: it did not exist, so it could not be watched).
+type watchSet struct {
+	targets []fswatch.Target
+	reload  []int
+	dirs    map[string]os.FileInfo
+}
+
+// watches is the files and directories to watch now. An intel directory is
+// watched for the lists in it and, in its parent, for itself, so that its
+// removal or creation is seen.
+func (e *Enricher) watches() watchSet {
+	var w watchSet
+	add := func(t fswatch.Target, target int) {
+		w.targets, w.reload = append(w.targets, t), append(w.reload, target)
+	}
 	for i := range roles {
 		if p := e.path(i); p != "" {
-			ws, targets = append(ws, fswatch.File(p)), append(targets, i)
+			add(fswatch.File(p), i)
 		}
 	}
 	for _, p := range e.cfg.Intel {
-		w := fswatch.File(p)
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			w = fswatch.Target{Dir: filepath.Clean(p)}
+			add(fswatch.Target{Dir: filepath.Clean(p)}, targetIntel)
 		}
-		ws, targets = append(ws, w), append(targets, targetIntel)
+		add(fswatch.File(p), targetIntel)
 	}
-	return ws, targets
+	w.dirs = map[string]os.FileInfo{}
+	for _, t := range w.targets {
+		if fi, err := os.Stat(t.Dir); err == nil && fi.IsDir() {
+			w.dirs[t.Dir] = fi
+		} else {
+			w.dirs[t.Dir] = nil
+		}
+	}
+	return w
 }
+
+// stale reports whether w no longer watches what it should: a directory
+// appeared, went away or was replaced, or an intel path became or stopped
+// being a directory.
+func (w *watchSet) stale(now watchSet) bool {
+	if !slices.Equal(w.targets, now.targets) {
+		return true
+	}
+	for d, fi := range w.dirs {
+		cur := now.dirs[d]
+		if (fi == nil) != (cur == nil) || fi != nil && !os.SameFile(fi, cur) {
+			return true
+		}
+	}
+	return false
+}
+
+// missing reports whether a directory of w could not be watched.
+func (w *watchSet) missing() bool {
+	for _, fi := range w.dirs {
+		if fi == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// missingDirPoll is how often Run looks for a directory that did not exist
+// when it was last set up: no event says that it was created.
+const missingDirPoll = time.Second
 
 // Run watches the directories of the databases and intel lists and
 // reloads what changed, after Config.Debounce of quiet, until ctx is done.
 // It reloads everything once when it starts, for what changed since New.
-// A directory that cannot be watched is logged and skipped. A reload that
-// fails keeps what was loaded before; the failure is logged and counted.
+// A directory that does not exist yet is watched once it appears, and one
+// removed and created again is watched again. A reload that fails keeps
+// what was loaded before; the failure is logged and counted.
 func (e *Enricher) Run(ctx context.Context) error {
-	ws, targets := e.watches()
-	cfg := fswatch.Config{Targets: ws, Delay: e.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, SkipUnwatchable: true, Logger: e.log}
-	err := fswatch.Run(ctx, cfg, func(changed []bool) {
+	for ctx.Err() == nil {
+		if err := e.watch(ctx); err != nil {
+			return fmt.Errorf("enrich: watching databases: %w", err)
+		}
+	}
+	return nil
+}
+
+// watch runs one watch of what watches returns until ctx is done or the
+// directories to watch change.
+func (e *Enricher) watch(ctx context.Context) error {
+	w := e.watches()
+	wctx, rewatch := context.WithCancel(ctx)
+	defer rewatch()
+	if w.missing() {
+		go func() {
+			t := time.NewTicker(missingDirPoll)
+			defer t.Stop()
+			for {
+				select {
+				case <-wctx.Done():
+					return
+				case <-t.C:
+					if w.stale(e.watches()) {
+						rewatch()
+						return
+					}
+				}
+			}
+		}()
+	}
+	cfg := fswatch.Config{Targets: w.targets, Delay: e.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, SkipUnwatchable: true, Logger: e.log}
+	return fswatch.Run(wctx, cfg, func(changed []bool) {
 		var dirty [targetIntel + 1]bool
 		for i, c := range changed {
 			if c {
-				dirty[targets[i]] = true
+				dirty[w.reload[i]] = true
 			}
 		}
 		e.reloadDirty(dirty)
+		if w.stale(e.watches()) {
+			rewatch()
+		}
 	})
-	if err != nil {
-		return fmt.Errorf("enrich: watching databases: %w", err)
-	}
-	return nil
 }
 
 func (e *Enricher) reloadDirty(dirty [targetIntel + 1]bool) {

@@ -27,7 +27,9 @@ type Entry struct {
 }
 
 // Parse reads a list file: one entry a line; '#' starts a comment;
-// blank lines are skipped; surrounding white space is trimmed.
+// blank lines are skipped; surrounding white space is trimmed. A UTF-8
+// byte order mark (Windows editors write one) is not part of the first
+// entry.
 func Parse(r io.Reader) ([]Entry, error) {
 	var out []Entry
 	sc := bufio.NewScanner(r)
@@ -36,6 +38,9 @@ func Parse(r io.Reader) ([]Entry, error) {
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
+		if line == 1 {
+			b = bytes.TrimPrefix(b, []byte("\ufeff"))
+		}
 		if i := bytes.IndexByte(b, '#'); i >= 0 {
 			b = b[:i]
 		}
