@@ -20,6 +20,7 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -207,16 +208,26 @@ func listFunctions() []cel.EnvOption {
 					}
 					return types.Bool(lst.ouis.Contains(string(s)))
 				}))),
+		// CEL runs `x in list` through the implementation named by the
+		// overload id "in_list", and a function's implementation is also
+		// found by its name, so this function takes the place of CEL's
+		// list membership (`100 in vlan`): it does both.
 		cel.Function("in_list",
-			cel.Overload("in_list_string_list", []*cel.Type{cel.StringType, ListType}, cel.BoolType,
-				cel.BinaryBinding(func(a, l ref.Val) ref.Val {
-					s, ok := a.(types.String)
-					lst := listArg(l)
-					if !ok || lst == nil || lst.strings == nil {
-						return errListKind
+			cel.Overload("in_list_string_list", []*cel.Type{cel.StringType, ListType}, cel.BoolType),
+			cel.SingletonBinaryBinding(func(a, l ref.Val) ref.Val {
+				lst := listArg(l)
+				if lst == nil {
+					if c, ok := l.(traits.Container); ok {
+						return c.Contains(a)
 					}
-					return types.Bool(lst.strings.Contains(string(s)))
-				}))),
+					return types.MaybeNoSuchOverloadErr(l)
+				}
+				s, ok := a.(types.String)
+				if !ok || lst.strings == nil {
+					return errListKind
+				}
+				return types.Bool(lst.strings.Contains(string(s)))
+			})),
 	}
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -247,6 +248,10 @@ type yamlError interface {
 func parseFile(path string, src []byte) (*fileDefs, Diagnostics) {
 	fd := &fileDefs{path: path}
 	var ds Diagnostics
+	// A byte order mark (Windows editors save one) is not YAML to the
+	// parser, which would reject the first item; editors do not count it
+	// as a column either.
+	src = bytes.TrimPrefix(src, []byte("\ufeff"))
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		var ye yamlError

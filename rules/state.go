@@ -441,14 +441,24 @@ func (st *ruleState) closeExpired(e *Engine, now time.Time, emit func(*Alert)) {
 		}
 	}
 	st.closeKeys(expired, emit)
+	// A group counts by its own newest flow, and the flows of one group
+	// can all arrive late (a host's idle-ended flows come idle_timeout
+	// after their end), so the newest flow time of other groups, which
+	// drives this sweep, says a group is done only lateness after its
+	// window. Under MaxGroups, group drops expired ones sooner.
 	if st.rule.agg != nil {
 		for k, g := range st.groups {
-			if now.Sub(g.last) > st.rule.agg.window {
+			if now.Sub(g.last) > st.rule.agg.window+lateness {
 				delete(st.groups, k)
 			}
 		}
 	}
 }
+
+// lateness is how long after the newest flow time a group's flows may
+// still arrive and count together: well above the sensor's default idle
+// timeout (60 s), the lateness of an idle-ended flow's record.
+const lateness = 10 * time.Minute
 
 func (st *ruleState) closeAll(e *Engine, emit func(*Alert)) {
 	st.closeKeys(slices.Collect(maps.Keys(st.open)), emit)
