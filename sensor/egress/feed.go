@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // The session feed is JSON lines, one session a line; blank lines and
@@ -39,19 +40,23 @@ type feedLine struct {
 // the column when the JSON itself is malformed (as a *LineError with Line
 // 0, for the caller to complete).
 func ParseFeedLine(b []byte) (s Session, ok bool, err error) {
+	indent := len(b) - len(bytes.TrimLeftFunc(b, unicode.IsSpace)) // what TrimSpace removes
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] == '#' {
 		return Session{}, false, nil
 	}
 	var l feedLine
 	if err := json.Unmarshal(b, &l); err != nil {
+		// Columns count from the start of the line as written.
 		var se *json.SyntaxError
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &se):
-			return Session{}, false, &LineError{Col: int(se.Offset), Err: fmt.Errorf("JSON: %v", se)}
+			return Session{}, false, &LineError{Col: indent + int(se.Offset), Err: fmt.Errorf("JSON: %v", se)}
+		case errors.As(err, &te) && te.Field == "":
+			return Session{}, false, &LineError{Col: indent + 1, Err: fmt.Errorf("a session line is a JSON object, not a %s", te.Value)}
 		case errors.As(err, &te):
-			return Session{}, false, &LineError{Col: int(te.Offset), Err: fmt.Errorf("%s must be a string", te.Field)}
+			return Session{}, false, &LineError{Col: indent + int(te.Offset), Err: fmt.Errorf("%s must be a string", te.Field)}
 		}
 		return Session{}, false, fmt.Errorf("JSON: %w", err)
 	}
@@ -264,7 +269,11 @@ func FormatFeedLine(dst []byte, s Session) []byte {
 		l.Outer = s.Outer.Addr().String()
 	}
 	if !s.Active {
-		last := s.LastSeen.UTC().Format(time.RFC3339Nano)
+		end := s.LastSeen
+		if end.Before(s.FirstSeen) { // zero too: the Store reads it as ending where it started
+			end = s.FirstSeen
+		}
+		last := end.UTC().Format(time.RFC3339Nano)
 		l.LastSeen = &last
 	}
 	b, _ := json.Marshal(l) // strings only: cannot fail

@@ -174,10 +174,21 @@ func (s *Store) evict() {
 		}
 	}
 	slices.Sort(keys)
-	cut := keys[len(keys)-s.max*7/8]
-	drop := func(e entry) bool { return key(&e) < cut }
-	if cut == keys[0] { // ties at the cut: drop them too, or nothing goes
-		drop = func(e entry) bool { return key(&e) <= cut }
+	// Drop exactly the excess over the kept share: every session below the
+	// cut, and as many of those tied at it as are needed. Sessions often
+	// tie (closed in the same read of a status file, started in the same
+	// second); dropping all of a tie empties the store, dropping none
+	// leaves it over its bound.
+	keep := max(s.max*7/8, 1)
+	cut := keys[len(keys)-keep]
+	ties := len(keys) - keep - slices.Index(keys, cut)
+	drop := func(e entry) bool {
+		k := key(&e)
+		if k == cut && ties > 0 {
+			ties--
+			return true
+		}
+		return k < cut
 	}
 	for addr, list := range s.byAddr {
 		kept := slices.DeleteFunc(list, drop)
