@@ -150,6 +150,16 @@ func (a *Attributor) Apply(r *flow.Record) {
 	}
 	d := &a.device
 	*d = flow.Device{IP: side.IP, MAC: side.MAC, Hostname: side.Hostname}
+	if d.IP.IsUnspecified() && r.DHCP != nil {
+		// A DHCP client without an address yet (its DISCOVER and REQUEST
+		// come from 0.0.0.0) is the device at the address it was given or
+		// asked for, and has the hostname it sent: one device with its
+		// later flows, not two.
+		d.IP = leased(r.DHCP, d.IP)
+		if d.Hostname == "" {
+			d.Hostname = r.DHCP.Hostname
+		}
+	}
 	if !side.MAC.IsZero() {
 		d.RandomizedMAC = oui.IsLocallyAdministered(side.MAC)
 		if !d.RandomizedMAC { // the IEEE registry assigns only universal addresses
@@ -157,14 +167,14 @@ func (a *Attributor) Apply(r *flow.Record) {
 		}
 	}
 	if a.inv != nil {
-		if dev, by := a.inv.Match(side.MAC, side.Hostname, side.IP); dev != nil {
+		if dev, by := a.inv.Match(d.MAC, d.Hostname, d.IP); dev != nil {
 			d.ID, d.Owner, d.AssignedSite, d.AssignedCountry, d.HomeTimezone = dev.ID, dev.Owner, dev.AssignedSite, dev.AssignedCountry, dev.HomeTimezone
 			d.MatchedBy = by.String()
 		}
 	}
 	r.Device = d
 	if a.sessions != nil {
-		if s, ok := a.sessions.Lookup(side.IP, r.Start); ok {
+		if s, ok := a.sessions.Lookup(d.IP, r.Start); ok {
 			a.egress = flow.Egress{IP: s.Outer.Addr(), Port: s.Outer.Port(), Source: s.Source, Peer: s.Peer}
 			r.Egress = &a.egress
 			if d.MatchedBy == "" {
@@ -172,6 +182,17 @@ func (a *Attributor) Apply(r *flow.Record) {
 			}
 		}
 	}
+}
+
+// leased is the address a DHCP exchange gave, else the one the client
+// asked for, else unspecified.
+func leased(m *flow.DHCP, unspecified netip.Addr) netip.Addr {
+	for _, s := range []string{m.AssignedIP, m.RequestedIP} {
+		if a, err := netip.ParseAddr(s); err == nil && a.Is4() == unspecified.Is4() && !a.IsUnspecified() {
+			return a
+		}
+	}
+	return unspecified
 }
 
 // vpnDevice fills the inventory fields of a device the inventory did not

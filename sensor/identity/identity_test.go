@@ -21,6 +21,13 @@ func rec(src, dst string, srcMAC flow.MAC, srcHost string) *flow.Record {
 	}
 }
 
+// dhcpRec is a DHCP client's DISCOVER/REQUEST flow from 0.0.0.0.
+func dhcpRec(mac flow.MAC, assigned, requested string) *flow.Record {
+	r := rec("0.0.0.0", "255.255.255.255", mac, "")
+	r.DHCP = &flow.DHCP{ClientMAC: mac, Hostname: "pikvm", AssignedIP: assigned, RequestedIP: requested}
+	return r
+}
+
 func TestApply(t *testing.T) {
 	table, err := inventory.Parse("inv.csv", []byte(inv))
 	if err != nil {
@@ -49,6 +56,15 @@ func TestApply(t *testing.T) {
 		{"internal", rec("10.0.0.5", "10.0.0.6", flow.MAC{}, ""), "internal", &flow.Device{IP: netip.MustParseAddr("10.0.0.5")}},
 		{"mdns is local, not external", rec("10.0.0.5", "224.0.0.251", flow.MAC{}, ""), "internal", &flow.Device{IP: netip.MustParseAddr("10.0.0.5")}},
 		{"transit", rec("198.51.100.7", "203.0.113.9", flow.MAC{}, ""), "external", nil},
+		{"dhcp client without an address is at the address it asks for", dhcpRec(rpi, "", "192.168.1.20"), "internal",
+			&flow.Device{IP: netip.MustParseAddr("192.168.1.20"), MAC: rpi, Vendor: "Raspberry Pi Trading Ltd", Hostname: "pikvm",
+				ID: "KVM-1", Owner: "facilities", AssignedSite: "NYC-2", AssignedCountry: "US", HomeTimezone: "America/New_York", MatchedBy: "hostname"}},
+		{"dhcp client given an address", dhcpRec(rpi, "192.168.1.21", "192.168.1.20"), "internal",
+			&flow.Device{IP: netip.MustParseAddr("192.168.1.21"), MAC: rpi, Vendor: "Raspberry Pi Trading Ltd", Hostname: "pikvm",
+				ID: "KVM-1", Owner: "facilities", AssignedSite: "NYC-2", AssignedCountry: "US", HomeTimezone: "America/New_York", MatchedBy: "hostname"}},
+		{"dhcp discover alone", dhcpRec(rpi, "", ""), "internal",
+			&flow.Device{IP: netip.MustParseAddr("0.0.0.0"), MAC: rpi, Vendor: "Raspberry Pi Trading Ltd", Hostname: "pikvm",
+				ID: "KVM-1", Owner: "facilities", AssignedSite: "NYC-2", AssignedCountry: "US", HomeTimezone: "America/New_York", MatchedBy: "hostname"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
