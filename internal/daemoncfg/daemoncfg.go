@@ -88,6 +88,16 @@ func (c *Sensor) Check(report func(key, msg string)) {
 		report("spool.max_bytes", "must be at least 1MiB")
 	}
 	checkListen(c.Metrics.Listen, report)
+	checkMemoryLimit(c.MemoryLimit, report)
+}
+
+// checkMemoryLimit checks a daemon's memory_limit: a limit under 1MiB
+// would have the sensor run without one and the pipeline collect
+// garbage without pause.
+func checkMemoryLimit(limit int64, report func(key, msg string)) {
+	if limit < 0 || limit > 0 && limit < 1<<20 {
+		report("memory_limit", "must be 0 (none) or at least 1MiB")
+	}
 }
 
 // checkListen checks a daemon's metrics.listen: empty, or host:port.

@@ -23,6 +23,8 @@ func TestSensorCheck(t *testing.T) {
 			[]string{"flow.idle_timeout: must be positive", "flow.max_flows: must be at least 1", "kafka.flows_topic: must not be empty",
 				"kafka.batch_records: must be at least 1", "spool.dir: must not be empty", "spool.max_bytes: must be at least 1MiB", `metrics.listen: "localhost" is not host:port`}},
 		{"enum", "interface: eth1\nmode: pcap\n", []string{`mode: "pcap" is not one of afpacket, ebpf`}},
+		{"memory limit below 1MiB", "interface: eth1\nmemory_limit: 1000\n", []string{"memory_limit: must be 0 (none) or at least 1MiB"}},
+		{"negative memory limit", "interface: eth1\nmemory_limit: -1\n", []string{"memory_limit: must be 0 (none) or at least 1MiB"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "sensor.yaml")

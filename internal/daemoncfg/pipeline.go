@@ -76,4 +76,5 @@ func (c *Pipeline) Check(report func(key, msg string)) {
 		report("rules.builtin", "no rules: builtin is false and paths is empty")
 	}
 	checkListen(c.Metrics.Listen, report)
+	checkMemoryLimit(c.MemoryLimit, report)
 }
