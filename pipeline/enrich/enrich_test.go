@@ -446,15 +446,30 @@ func TestConcurrentReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := newEnricher(t, Config{GeoIP: geo, CacheSize: 64})
+	stop := enrichWhile(t, e, 4)
+	for i := range 10 {
+		c := []string{"DE", "FR"}[i%2]
+		if err := geofixture.WriteCountry(geo, []geofixture.Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Country: c}}); err != nil {
+			t.Fatal(err)
+		}
+		e.reloadDatabase(0)
+	}
+	stop()
+}
+
+// enrichWhile runs n goroutines that enrich flows to 192.0.2.0/24 and
+// check that each gets a country of one of the databases the test
+// swaps (DE or FR), until the returned stop is called.
+func enrichWhile(t *testing.T, e *Enricher, n int) (stop func()) {
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 4 {
+	done := make(chan struct{})
+	for w := range n {
 		wg.Go(func() {
 			var r Result
 			rec := flowRec("10.0.0.1", "192.0.2.1")
 			for i := 0; ; i++ {
 				select {
-				case <-stop:
+				case <-done:
 					return
 				default:
 				}
@@ -467,15 +482,10 @@ func TestConcurrentReload(t *testing.T) {
 			}
 		})
 	}
-	for i := range 10 {
-		c := []string{"DE", "FR"}[i%2]
-		if err := geofixture.WriteCountry(geo, []geofixture.Network{{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Country: c}}); err != nil {
-			t.Fatal(err)
-		}
-		e.reloadDatabase(0)
+	return func() {
+		close(done)
+		wg.Wait()
 	}
-	close(stop)
-	wg.Wait()
 }
 
 // TestAnonLookupFailed: an address whose anonymizer record cannot be read

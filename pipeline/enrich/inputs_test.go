@@ -228,28 +228,7 @@ func TestReplaceUnderRunningPipeline(t *testing.T) {
 	}
 	e, _ := newEnricher(t, Config{GeoIP: geo, Debounce: 5 * time.Millisecond, CacheSize: 64})
 	runEnricher(t, e)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	for w := range 3 {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			var r Result
-			rec := flowRec("10.0.0.1", "192.0.2.1")
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rec.Dst.IP = netip.AddrFrom4([4]byte{192, 0, 2, byte(i + w)})
-				e.Enrich(rec, &r)
-				if c := r.Dst.Country; c != "DE" && c != "FR" {
-					t.Errorf("country %q", c)
-					return
-				}
-			}
-		}()
-	}
+	stop := enrichWhile(t, e, 3)
 	for i := range 20 {
 		b := [][]byte{de, fr}[i%2]
 		switch i % 3 {
@@ -279,10 +258,7 @@ func TestReplaceUnderRunningPipeline(t *testing.T) {
 		e.Enrich(flowRec("10.0.0.1", "192.0.2.200"), &r)
 		return r.Dst.Country == "FR"
 	})
-	close(stop)
-	for range 3 {
-		<-done
-	}
+	stop()
 }
 
 func geofixtureCountry(path, cc string) error {
