@@ -738,10 +738,19 @@ func (in *Inspector) udpPacket(sl *slot, d int, p *decode.Packet) bool {
 		if errors.Is(err, quicmeta.ErrNeedMore) {
 			return true
 		}
+		// Once an Initial has been read, a ClientHello spread over several
+		// may still be completed by later datagrams: one that is not a
+		// client Initial (the connection's 0-RTT or Handshake packets,
+		// which are no error) or not a readable one is skipped.
+		inHello := st.quic.Version != 0
+		if inHello && (errors.Is(err, quicmeta.ErrNoInitial) || errors.Is(err, quicmeta.ErrNotQUIC)) {
+			return true
+		}
 		if err != nil {
 			in.count("quic", err, quicmeta.ErrNotQUIC, quicmeta.ErrNoInitial, quicmeta.ErrUnsupportedVersion,
 				quicmeta.ErrMalformed, quicmeta.ErrDecrypt, quicmeta.ErrTooLarge, tlsmeta.ErrMalformed)
-			return false
+			return inHello && (errors.Is(err, quicmeta.ErrDecrypt) || errors.Is(err, quicmeta.ErrMalformed) ||
+				errors.Is(err, quicmeta.ErrUnsupportedVersion))
 		}
 		in.stats.QUICInitials++
 		in.setClientHello(sl, &st.quic.Hello, tlsmeta.QUIC)

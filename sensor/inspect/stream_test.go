@@ -99,6 +99,10 @@ func records(t *testing.T, pkts []decode.Packet) []flow.Record {
 			v := *r.SSH
 			c.SSH = &v
 		}
+		if r.QUIC != nil {
+			v := *r.QUIC
+			c.QUIC = &v
+		}
 		out = append(out, c)
 	})
 	tab.SetInspector(New(Config{Apps: apps}))

@@ -37,6 +37,7 @@ func (a *Assembler) Reset() {
 	a.buf = a.buf[:0]
 	a.spans = a.spans[:0]
 	a.done = false
+	a.parser.Forget()
 }
 
 // Done reports whether the ClientHello has been parsed.

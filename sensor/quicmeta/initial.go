@@ -93,12 +93,16 @@ type keys struct {
 }
 
 // Parser decrypts client Initial packets. The zero value is ready to use.
-// It keeps the last keys it derived, so the Initials of one connection,
-// which share a DCID, derive keys once. Not safe for concurrent use.
+// It keeps the keys that last opened a packet, so the Initials of one
+// connection derive keys once, including those the client sends to the
+// connection ID the server chose, which keep the keys of the client's first
+// DCID (RFC 9001 section 5.2). Not safe for concurrent use.
 type Parser struct {
 	k     keys
 	valid bool
-	buf   []byte
+	// next holds keys derived for a packet's DCID until they open it.
+	next keys
+	buf  []byte
 	// mask and nonce live here, not on the stack: passing them to the
 	// cipher interfaces would make them escape on every packet.
 	mask  [16]byte
@@ -199,34 +203,38 @@ func expandLabel(out *[sha256.Size]byte, secret []byte, label string, length int
 	hmacSHA256(out, secret, b)
 }
 
-func (p *Parser) keysFor(version uint32, dcid []byte) (*keys, error) {
-	if p.valid && p.k.version == version && string(p.k.dcid[:p.k.dcidLen]) == string(dcid) {
-		return &p.k, nil
-	}
+// Forget drops the kept keys: the next packet derives its own. Use it
+// between connections, whose Initials never share keys.
+func (p *Parser) Forget() { p.valid = false }
+
+// derive sets k to the client Initial keys of a version and DCID.
+func (k *keys) derive(version uint32, dcid []byte) error {
 	var sec initialSecrets
 	if !sec.derive(version, dcid) {
-		return nil, ErrUnsupportedVersion
+		return ErrUnsupportedVersion
 	}
 	block, err := aes.NewCipher(sec.key[:])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hpBlock, err := aes.NewCipher(sec.hp[:])
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.valid = false
-	p.k.version = version
-	p.k.dcidLen = copy(p.k.dcid[:], dcid)
-	p.k.aead = aead
-	p.k.iv = sec.iv
-	p.k.hp = hpBlock
-	p.valid = true
-	return &p.k, nil
+	k.version = version
+	k.dcidLen = copy(k.dcid[:], dcid)
+	k.aead = aead
+	k.iv = sec.iv
+	k.hp = hpBlock
+	return nil
+}
+
+func (k *keys) of(version uint32, dcid []byte) bool {
+	return k.version == version && string(k.dcid[:k.dcidLen]) == string(dcid)
 }
 
 // Parse finds the first Initial packet in a UDP datagram (skipping other
@@ -326,10 +334,30 @@ func parseLongHeader(b []byte) (longHeader, error) {
 }
 
 func (p *Parser) decrypt(pkt []byte, h longHeader, in *Initial) error {
-	k, err := p.keysFor(h.version, h.dcid)
-	if err != nil {
+	if p.valid && p.k.version == h.version {
+		// The kept keys first: a packet to another DCID may still be the
+		// same connection's, sent to the server's connection ID.
+		err := p.open(&p.k, pkt, h, in)
+		if !errors.Is(err, ErrDecrypt) || p.k.of(h.version, h.dcid) {
+			return err
+		}
+	}
+	// A new connection, or the client's Initials after a Retry, which use
+	// the keys of the Retry's connection ID. The keys are kept only once
+	// they open the packet, so garbage does not displace the connection's.
+	if err := p.next.derive(h.version, h.dcid); err != nil {
 		return err
 	}
+	if err := p.open(&p.next, pkt, h, in); err != nil {
+		return err
+	}
+	p.k, p.next = p.next, p.k
+	p.valid = true
+	return nil
+}
+
+// open removes the packet's protection with k and parses its frames.
+func (p *Parser) open(k *keys, pkt []byte, h longHeader, in *Initial) error {
 	// The sample starts 4 bytes after the packet number's first byte,
 	// whatever the packet number's real length.
 	if h.pnOffset+4+16 > len(pkt) {

@@ -12,7 +12,14 @@ import (
 // client would (RFC 9001 section 5), padded to 1200 bytes.
 func sealInitial(t testing.TB, version uint32, dcid []byte, pn uint32, frames []byte) []byte {
 	t.Helper()
-	key, iv, hp, err := ClientInitialSecrets(version, dcid)
+	return sealInitialKeys(t, version, dcid, dcid, pn, frames)
+}
+
+// sealInitialKeys is sealInitial for a packet sent to dcid but protected
+// with the keys of keyDCID, the DCID of the client's first Initial.
+func sealInitialKeys(t testing.TB, version uint32, keyDCID, dcid []byte, pn uint32, frames []byte) []byte {
+	t.Helper()
+	key, iv, hp, err := ClientInitialSecrets(version, keyDCID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,8 @@ func (r *handshakeReader) reset(stream []byte) {
 	r.seenHandshake = false
 }
 
-// nextRecord loads the next complete, non-empty handshake record into r.rec.
+// nextRecord loads the next non-empty handshake record into r.rec: a
+// complete one, or the start of the incomplete one that ends the stream.
 func (r *handshakeReader) nextRecord() error {
 	for {
 		rest := r.stream[r.pos:]
@@ -113,9 +114,14 @@ func (r *handshakeReader) nextRecord() error {
 		if n > maxRecordLen {
 			return ErrTooLarge
 		}
-		if len(rest) < recordHeaderLen+n {
+		if len(rest) == recordHeaderLen && n > 0 {
 			return ErrNeedMore
 		}
+		// An incomplete record is the end of the stream so far: what it
+		// holds is used, for a large record (several handshake messages,
+		// 16 KiB) can hold a complete ServerHello, or a certificate, long
+		// before its end is seen, if it ever is.
+		n = min(n, len(rest)-recordHeaderLen)
 		r.rec = rest[recordHeaderLen : recordHeaderLen+n]
 		r.pos += recordHeaderLen + n
 		r.seenHandshake = true
@@ -181,6 +187,17 @@ func (r *handshakeReader) next() ([]byte, error) {
 		r.buf = append(r.buf, r.rec...)
 		r.rec = nil
 	}
+}
+
+// available appends the handshake bytes from the reader's position to the
+// end of the stream (or to a record of another type), and consumes them.
+func (r *handshakeReader) available(dst []byte) []byte {
+	dst = append(dst, r.rec...)
+	for r.nextRecord() == nil {
+		dst = append(dst, r.rec...)
+	}
+	r.rec = nil
+	return dst
 }
 
 // dryRun walks the records the slow path of next would gather, without

@@ -45,14 +45,15 @@ type ServerHello struct {
 	// Certs, when set, caches certificate names across flows; Reset keeps it.
 	Certs *CertCache
 
-	rd handshakeReader
+	rd      handshakeReader
+	pending []byte // the available start of an incomplete Certificate message
 }
 
 // Reset clears the parsed fields, keeping allocated capacity.
 func (s *ServerHello) Reset() {
 	ext := s.Extensions[:0]
 	rd := s.rd
-	*s = ServerHello{Extensions: ext, rd: rd, Certs: s.Certs}
+	*s = ServerHello{Extensions: ext, rd: rd, Certs: s.Certs, pending: s.pending[:0]}
 }
 
 // ParseStream parses the server-to-client bytes of a TCP stream from its
@@ -60,10 +61,12 @@ func (s *ServerHello) Reset() {
 // certificate of the Certificate message if one follows.
 //
 // It returns nil once nothing more is to be learned, ErrNeedMore while the
-// ServerHello or a pending Certificate message is incomplete (Parsed tells
-// which), and another sentinel error for garbage. A Certificate message that
-// is malformed, too large, or not complete within the first ~72 KiB of the
-// stream is skipped, not reported as an error. stream is not retained.
+// ServerHello or the first certificate is incomplete (Parsed tells which),
+// and another sentinel error for garbage. The first certificate is named
+// as soon as it is complete, whatever the length of the chain after it. A
+// Certificate message that is malformed, too large, or whose first
+// certificate is not complete within the first ~72 KiB of the stream is
+// skipped, not reported as an error. stream is not retained.
 func (s *ServerHello) ParseStream(stream []byte) error {
 	s.Reset()
 	s.rd.reset(stream)
@@ -87,9 +90,17 @@ func (s *ServerHello) ParseStream(stream []byte) error {
 		// TLS 1.3 (and its drafts) encrypt everything after the ServerHello.
 		return nil
 	}
+	pos, rec := s.rd.pos, s.rd.rec
 	msg, err = s.rd.next()
 	switch {
 	case err == ErrNeedMore:
+		// The leaf comes first in the Certificate message: a long chain
+		// need not fit in what the caller keeps of the stream.
+		s.rd.pos, s.rd.rec = pos, rec
+		s.pending = s.rd.available(s.pending[:0])
+		if len(s.pending) >= 4 && (s.pending[0] != typeCertificate || s.nameLeaf(s.pending[4:])) {
+			return nil
+		}
 		if len(stream) > maxServerStream {
 			return nil
 		}
@@ -101,23 +112,30 @@ func (s *ServerHello) ParseStream(stream []byte) error {
 	case msg[0] != typeCertificate:
 		return nil
 	}
-	var list, der cryptobyte.String
-	b := cryptobyte.String(msg[4:])
-	if !b.ReadUint24LengthPrefixed(&list) || !list.ReadUint24LengthPrefixed(&der) {
-		return nil
+	s.nameLeaf(msg[4:])
+	return nil
+}
+
+// nameLeaf names the first certificate of a Certificate message body,
+// which may be cut short after it. It reports whether that certificate was
+// complete.
+func (s *ServerHello) nameLeaf(body cryptobyte.String) bool {
+	var der cryptobyte.String
+	if !body.Skip(3) || !body.ReadUint24LengthPrefixed(&der) { // certificate_list length, then the leaf
+		return false
 	}
 	if c := s.Certs; c != nil {
 		if ci, ok := c.m[string(der)]; ok {
 			c.Hits++
 			s.Certificate, s.HasCertificate = ci, true
-			return nil
+			return true
 		}
 	}
 	s.HasCertificate = parseCertNames(der, &s.Certificate)
 	if c := s.Certs; c != nil && s.HasCertificate {
 		c.add(string(der), s.Certificate)
 	}
-	return nil
+	return true
 }
 
 // CertCache remembers the names of server certificates by their exact DER

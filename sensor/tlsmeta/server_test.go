@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +234,36 @@ func TestCertCache(t *testing.T) {
 	s := ServerHello{Certs: cache}
 	if err := s.ParseStream(other); err != nil || s.HasCertificate || cache.Hits != 2 {
 		t.Errorf("malformed certificate: err %v cert %v hits %d", err, s.HasCertificate, cache.Hits)
+	}
+}
+
+// TestServerHelloCutChain: servers that pack their flight into 16 KiB
+// records, and chains longer than what a caller keeps of the stream, must
+// still give the ServerHello and the first certificate once they are in:
+// the rest of the record or of the chain may never be seen.
+func TestServerHelloCutChain(t *testing.T) {
+	der := testCert(t)
+	filler := make([]byte, 12000)
+	sh := serverHelloMsg(0x0303, 0xc02f, nil)
+	flight := records(append(slices.Clone(sh), certificateMsg(der, filler, filler)...), 1<<14)
+	wantCert := CertInfo{SubjectCN: "www.example.com", SubjectO: "Example Org", Issuer: "CN=Example CA,O=CA Org,C=US"}
+	leafEnd := 5 + len(sh) + 4 + 3 + 3 + len(der)
+	for _, tc := range []struct {
+		name         string
+		n            int
+		err          error
+		parsed, cert bool
+	}{
+		{"inside the ServerHello", 5 + len(sh) - 1, ErrNeedMore, false, false},
+		{"after the ServerHello", 5 + len(sh), ErrNeedMore, true, false},
+		{"inside the leaf", leafEnd - 1, ErrNeedMore, true, false},
+		{"after the leaf", leafEnd, nil, true, true},
+		{"in the second record", 1<<14 + 100, nil, true, true},
+	} {
+		var s ServerHello
+		err := s.ParseStream(flight[:tc.n])
+		if !errors.Is(err, tc.err) || s.Parsed != tc.parsed || s.HasCertificate != tc.cert || tc.cert && s.Certificate != wantCert {
+			t.Errorf("%s: err %v parsed %v cert %v %+v, want %v %v %v", tc.name, err, s.Parsed, s.HasCertificate, s.Certificate, tc.err, tc.parsed, tc.cert)
+		}
 	}
 }
