@@ -101,7 +101,7 @@ func TestProcessMapsEnrichmentOntoRules(t *testing.T) {
 }
 
 // TestAlertsAreOCSFDetectionFindings checks the alerts the pipeline emits
-// against what OCSF 1.3 requires of a Detection Finding and of the objects
+// against what OCSF 1.4 requires of a Detection Finding and of the objects
 // it uses: the base event's required attributes, type_uid, severity,
 // times in milliseconds, finding_info.uid, and in each evidence's
 // connection_info the required direction_id, from the flow's direction, and

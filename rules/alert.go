@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
+
+	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/edgeward/edgeward/flow"
 )
@@ -20,7 +23,7 @@ const (
 )
 
 const (
-	ocsfVersion       = "1.3.0"
+	ocsfVersion       = "1.4.0" // is_alert and connection_info.community_uid are 1.4.0's
 	classUID          = 2004
 	categoryUID       = 2
 	analyticTypeRule  = 1
@@ -91,13 +94,15 @@ type Analytic struct {
 	Type   string `json:"type"`
 }
 
-// Attack is one MITRE ATT&CK technique from the rule's attack.tNNNN tags.
+// Attack is one MITRE ATT&CK technique from the rule's attack.tNNNN tags;
+// an attack.tNNNN.NNN tag is a sub-technique, with its parent technique.
 type Attack struct {
-	Technique Technique `json:"technique"`
-	Version   string    `json:"version,omitempty"`
+	Technique    Technique  `json:"technique"`
+	SubTechnique *Technique `json:"sub_technique,omitempty"`
+	Version      string     `json:"version,omitempty"`
 }
 
-// Technique is a MITRE ATT&CK technique.
+// Technique is a MITRE ATT&CK technique or sub-technique.
 type Technique struct {
 	UID string `json:"uid"`
 }
@@ -198,6 +203,18 @@ func (a *Alert) detach() {
 			}
 		}
 	}
+}
+
+// jsonValue is a field's value as an alert's group and output carry it.
+// JSON has no NaN or infinity, which a double field can hold (the binary
+// wire format carries any float64): they are null, as in the flow record's
+// own JSON, rather than an alert that does not encode and is lost.
+func jsonValue(v ref.Val) any {
+	x := nativeValue(v)
+	if f, ok := x.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		return nil
+	}
+	return x
 }
 
 func evidenceOf(rec *flow.Record) Evidence {

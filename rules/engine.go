@@ -430,7 +430,7 @@ func (e *Engine) groupValues(fields []int) map[string]any {
 	for _, f := range fields {
 		name := e.set.schema.fields[f].name
 		if v, ok := e.act.field(f); ok {
-			g[name] = nativeValue(v)
+			g[name] = jsonValue(v)
 		} else {
 			g[name] = nil
 		}
@@ -512,14 +512,15 @@ func (e *Engine) newAlert(r *Rule, in *Input, groupKey string, group map[string]
 		a.Unmapped.Output = map[string]any{}
 		for _, f := range r.output {
 			if v, ok := e.act.field(f); ok {
-				a.Unmapped.Output[e.set.schema.fields[f].name] = nativeValue(v)
+				a.Unmapped.Output[e.set.schema.fields[f].name] = jsonValue(v)
 			}
 		}
 	}
 	return a
 }
 
-// attacks maps attack.tNNNN[.NNN] tags to ATT&CK techniques.
+// attacks maps attack.tNNNN[.NNN] tags to ATT&CK techniques. OCSF has a
+// sub_technique beside the technique: T1021.001 is not a technique uid.
 func attacks(tags []string) []Attack {
 	var out []Attack
 	for _, t := range tags {
@@ -527,7 +528,12 @@ func attacks(tags []string) []Attack {
 		if !ok || id == "" || id[0] < '0' || id[0] > '9' {
 			continue
 		}
-		out = append(out, Attack{Technique: Technique{UID: "T" + strings.ToUpper(id)}})
+		id = "T" + strings.ToUpper(id)
+		a := Attack{Technique: Technique{UID: id}}
+		if base, _, ok := strings.Cut(id, "."); ok {
+			a.Technique.UID, a.SubTechnique = base, &Technique{UID: id}
+		}
+		out = append(out, a)
 	}
 	return out
 }

@@ -312,8 +312,12 @@ func findingOf(a *rules.Alert) *finding {
 		f.title = a.Message
 	}
 	for _, at := range fi.Attacks {
-		if at.Technique.UID != "" {
-			f.techniques = append(f.techniques, at.Technique.UID)
+		id := at.Technique.UID
+		if st := at.SubTechnique; st != nil && st.UID != "" {
+			id = st.UID // T1021.001 says more than T1021
+		}
+		if id != "" {
+			f.techniques = append(f.techniques, id)
 		}
 	}
 	if a.Device != nil {

@@ -527,3 +527,18 @@ func TestAlertLimitCountsFindingsOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestSubTechnique: the engine maps an attack.t1021.001 tag to OCSF's
+// technique T1021 and sub_technique T1021.001; the report names and links
+// the sub-technique, the more precise of the two.
+func TestSubTechnique(t *testing.T) {
+	r := New()
+	rec := record(1, &flow.Device{IP: netip.MustParseAddr("10.0.0.9")}, dest{"198.51.100.7", 3389, "", "", 0, ""}, day, time.Second, 100, 200)
+	a := alert("rdp.x", "RDP", "high", "remote_access", "", nil, []*flow.Record{rec}, 1, 1, nil)
+	a.FindingInfo.Attacks = []rules.Attack{{Technique: rules.Technique{UID: "T1021"}, SubTechnique: &rules.Technique{UID: "T1021.001"}}}
+	r.Alert(a)
+	s := string(render(t, r, Meta{}))
+	if !strings.Contains(s, `<a class="tag" href="https://attack.mitre.org/techniques/T1021/001/">T1021.001</a>`) {
+		t.Error("the report does not link sub-technique T1021.001")
+	}
+}
