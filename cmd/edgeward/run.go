@@ -225,7 +225,6 @@ type runResult struct {
 	sensor   sensor.Stats
 	flows    int64
 	alerts   int64
-	bySev    map[string]int
 	byRule   map[string]int
 	findings map[string]bool
 	elapsed  time.Duration
@@ -234,7 +233,7 @@ type runResult struct {
 const batchSize = 256
 
 func (j *localJob) run(ctx context.Context) (runResult, error) {
-	res := runResult{bySev: map[string]int{}, byRule: map[string]int{}, findings: map[string]bool{}}
+	res := runResult{byRule: map[string]int{}, findings: map[string]bool{}}
 	start := time.Now()
 	var prog sensor.Progress
 	j.sensor.Progress = &prog
@@ -289,7 +288,6 @@ func (j *localJob) run(ctx context.Context) (runResult, error) {
 		)
 		emit := func(a *rules.Alert) {
 			nAlerts.Add(1)
-			res.bySev[a.Severity]++
 			if a.ActivityID == rules.ActivityCreate {
 				res.byRule[a.FindingInfo.Analytic.UID]++
 			}
