@@ -21,7 +21,9 @@ import (
 // source's workers gets its own decoder, flow table and inspector, built
 // as ReadFile builds them; emit is called from one goroutine at a time.
 // Stats.Packets and Stats.Bytes are the source's (frames read, or packets
-// the kernel counted).
+// the kernel counted). Config.Progress follows the source's counters once
+// a second and each worker's decoder and flow table about once a second
+// (see worker.tick), and ends equal to the returned Stats.
 func Capture(ctx context.Context, src live.Source, cfg Config, emit flowtable.Emit) (Stats, error) {
 	start := time.Now()
 	var st Stats
@@ -66,11 +68,14 @@ func Capture(ctx context.Context, src live.Source, cfg Config, emit flowtable.Em
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		w := newWorker(cfg, serial)
+		w := newWorker(cfg, serial, i)
 		workers[i] = w
 		wg.Go(func() {
 			errs[i] = src.Run(ctx, i, w)
 			w.table.Flush(flow.EndShutdown)
+			if w.progress != nil {
+				w.publish() // the final counts
+			}
 		})
 	}
 	wg.Wait()
@@ -99,11 +104,15 @@ type worker struct {
 	table *flowtable.Table
 	insp  *inspect.Inspector
 	pkt   decode.Packet
+
+	progress  *Progress // Config.Progress, or nil
+	id        int       // the worker's index, its slot in progress
+	published int64     // when it last published to progress (ns since the Unix epoch)
 }
 
-func newWorker(cfg Config, emit flowtable.Emit) *worker {
+func newWorker(cfg Config, emit flowtable.Emit, id int) *worker {
 	attr := identity.New(cfg.Identity)
-	w := &worker{dec: decode.New(cfg.Decode)}
+	w := &worker{dec: decode.New(cfg.Decode), progress: cfg.Progress, id: id}
 	w.table = flowtable.New(cfg.Table, func(r *flow.Record) {
 		attr.Apply(r)
 		emit(r)
@@ -119,6 +128,7 @@ func (w *worker) Frame(data []byte, link layers.LinkType, ts int64) {
 	if w.dec.Decode(data, link, ts, &w.pkt) == decode.OK {
 		w.table.Update(&w.pkt)
 	}
+	w.tick(ts)
 }
 
 func (w *worker) Flow(x *flowtable.External) { w.table.UpdateExternal(x) }
@@ -126,30 +136,38 @@ func (w *worker) Flow(x *flowtable.External) { w.table.UpdateExternal(x) }
 func (w *worker) Sample(x *flowtable.External, frame []byte, link layers.LinkType, ts int64) {
 	if w.dec.Decode(frame, link, ts, &w.pkt) == decode.OK {
 		w.table.InspectExternal(x, &w.pkt)
-		return
+	} else {
+		w.table.UpdateExternal(x)
 	}
-	w.table.UpdateExternal(x)
+	w.tick(ts)
 }
 
-func (w *worker) Advance(now int64) { w.table.Advance(now) }
+func (w *worker) Advance(now int64) {
+	w.table.Advance(now)
+	w.tick(now)
+}
+
+// tick publishes the worker's counters to its progress when a second has
+// passed since it last did by now, a frame's capture time or the time a
+// quiet source tells (Advance: AF_PACKET's poll timeout, eBPF's sweep).
+// The frames' own times are the clock, so the packet path pays a
+// comparison, not a clock read nor a shared write; a clock stepped back
+// by a second or more publishes too, rather than waiting for it to catch
+// up.
+func (w *worker) tick(now int64) {
+	if d := now - w.published; w.progress != nil && (d >= int64(time.Second) || d <= -int64(time.Second)) {
+		w.published = now
+		w.publish()
+	}
+}
+
+// publish stores the worker's decoder counters and flow count in its
+// progress slot.
+func (w *worker) publish() { w.progress.publish(w.id, &w.dec.Stats, w.table.Stats().Active) }
 
 // add sums a worker's counters into s.
 func (s *Stats) add(w *worker) {
-	d, t := &s.Decode, w.dec.Stats
-	d.Frames += t.Frames
-	d.NotIP += t.NotIP
-	d.UnsupportedLink += t.UnsupportedLink
-	d.BadLink += t.BadLink
-	d.BadIP += t.BadIP
-	d.BadTransport += t.BadTransport
-	d.Truncated += t.Truncated
-	d.Tunnels += t.Tunnels
-	d.FragHeld += t.FragHeld
-	d.FragReassembled += t.FragReassembled
-	d.FragExpired += t.FragExpired
-	d.FragEvicted += t.FragEvicted
-	d.FragInvalid += t.FragInvalid
-	d.FragTruncated += t.FragTruncated
+	addDecode(&s.Decode, &w.dec.Stats)
 	ft := w.table.Stats()
 	s.Table.Packets += ft.Packets
 	s.Table.Created += ft.Created
@@ -179,4 +197,22 @@ func (s *Stats) add(w *worker) {
 	for k, v := range is.Errors {
 		in.Errors[k] += v
 	}
+}
+
+// addDecode adds the decoder counters t to d.
+func addDecode(d, t *decode.Stats) {
+	d.Frames += t.Frames
+	d.NotIP += t.NotIP
+	d.UnsupportedLink += t.UnsupportedLink
+	d.BadLink += t.BadLink
+	d.BadIP += t.BadIP
+	d.BadTransport += t.BadTransport
+	d.Truncated += t.Truncated
+	d.Tunnels += t.Tunnels
+	d.FragHeld += t.FragHeld
+	d.FragReassembled += t.FragReassembled
+	d.FragExpired += t.FragExpired
+	d.FragEvicted += t.FragEvicted
+	d.FragInvalid += t.FragInvalid
+	d.FragTruncated += t.FragTruncated
 }

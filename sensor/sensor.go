@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,15 +29,62 @@ type Config struct {
 	// NoInspect turns payload inspection (application metadata) off.
 	NoInspect bool
 	Identity  identity.Config
-	// Progress, when set, is updated every few thousand packets so that a
-	// caller on another goroutine can report progress.
+	// Progress, when set, is updated while the capture runs (every few
+	// thousand packets from a file, about once a second live) so that a
+	// caller on another goroutine can report progress; when the capture
+	// ends it holds the returned Stats' counts. Use one per capture.
 	Progress *Progress
 }
 
-// Progress counts what a running read has consumed so far.
+// Progress counts what a running capture has consumed so far.
 type Progress struct {
 	Packets atomic.Int64
 	Bytes   atomic.Int64 // captured bytes, excluding record headers
+
+	// Each capture worker (ReadFile has one) publishes its decoder's
+	// counters and its flow table's size to its own slot, so that
+	// workers never overwrite each other's counts and the sums of the
+	// counters never go back; the readers sum the slots.
+	mu      sync.Mutex
+	workers []workerProgress
+}
+
+type workerProgress struct {
+	decode decode.Stats
+	flows  int
+}
+
+// publish stores worker's decoder counters d and flow count.
+func (p *Progress) publish(worker int, d *decode.Stats, flows int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if worker >= len(p.workers) {
+		p.workers = append(p.workers, make([]workerProgress, worker+1-len(p.workers))...)
+	}
+	p.workers[worker] = workerProgress{decode: *d, flows: flows}
+}
+
+// Decode returns the decoder counters the workers last published, summed.
+func (p *Progress) Decode() decode.Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var d decode.Stats
+	for i := range p.workers {
+		addDecode(&d, &p.workers[i].decode)
+	}
+	return d
+}
+
+// Flows returns the flows held in the workers' flow tables as they last
+// published them, summed.
+func (p *Progress) Flows() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for i := range p.workers {
+		n += p.workers[i].flows
+	}
+	return n
 }
 
 // Stats reports what one run processed.
@@ -102,6 +150,7 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 			if p := cfg.Progress; p != nil {
 				p.Packets.Store(st.Packets)
 				p.Bytes.Store(st.Bytes)
+				p.publish(0, &dec.Stats, table.Stats().Active)
 			}
 		}
 		if err := r.Next(&fr); err != nil {
@@ -123,6 +172,9 @@ func ReadFile(ctx context.Context, path string, cfg Config, emit flowtable.Emit)
 	table.Flush(end)
 	st.Decode = dec.Stats
 	st.Table = table.Stats()
+	if p := cfg.Progress; p != nil {
+		p.publish(0, &st.Decode, st.Table.Active)
+	}
 	if insp != nil {
 		st.Inspect = insp.Stats()
 	}

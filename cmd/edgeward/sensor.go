@@ -104,7 +104,6 @@ Flags:
 		exp.Export(r)
 	})
 	capturing.Store(false)
-	sm.done(&st)
 	if cerr != nil && !errors.Is(cerr, context.Canceled) {
 		log.Error("capture", "err", cerr)
 	}
@@ -192,26 +191,27 @@ func newExporter(c *daemoncfg.Sensor, reg prometheus.Registerer) (*export.Export
 	})
 }
 
-// sensorMetrics are the capture side's Prometheus metrics.
+// sensorMetrics are the capture side's Prometheus metrics. The decoder
+// and flow table ones read Config.Progress, which the capture updates
+// while it runs and leaves at its final counts.
 type sensorMetrics struct {
-	flows     *prometheus.CounterVec
-	byReason  map[flow.EndReason]prometheus.Counter
-	decodeErr *prometheus.CounterVec
-	table     prometheus.Gauge
+	flows    *prometheus.CounterVec
+	byReason map[flow.EndReason]prometheus.Counter
 }
 
 func newSensorMetrics(reg prometheus.Registerer, cfg *sensor.Config) *sensorMetrics {
 	p := cfg.Progress
 	m := &sensorMetrics{
-		flows:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_flows_total", Help: "Flow records closed, by end reason."}, []string{"end_reason"}),
-		decodeErr: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_decode_errors_total", Help: "Frames the decoder could not use, by kind."}, []string{"kind"}),
-		table:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeward_flow_table_entries", Help: "Flows held in the flow table."}),
-		byReason:  map[flow.EndReason]prometheus.Counter{},
+		flows:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeward_flows_total", Help: "Flow records closed, by end reason."}, []string{"end_reason"}),
+		byReason: map[flow.EndReason]prometheus.Counter{},
 	}
 	for _, r := range []flow.EndReason{flow.EndIdle, flow.EndActive, flow.EndFIN, flow.EndRST, flow.EndEvicted, flow.EndEOF, flow.EndShutdown} {
 		m.byReason[r] = m.flows.WithLabelValues(string(r))
 	}
-	reg.MustRegister(m.flows, m.decodeErr, m.table,
+	reg.MustRegister(m.flows,
+		decodeErrors{p: p, desc: prometheus.NewDesc("edgeward_decode_errors_total", "Frames the decoder could not use, by kind.", []string{"kind"}, nil)},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeward_flow_table_entries", Help: "Flows held in the flow table."},
+			func() float64 { return float64(p.Flows()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "edgeward_packets_total", Help: "Frames read from the capture source."},
 			func() float64 { return float64(p.Packets.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "edgeward_bytes_total", Help: "Captured bytes read from the capture source."},
@@ -227,16 +227,23 @@ func (m *sensorMetrics) flow(r *flow.Record) {
 	c.Inc()
 }
 
-// done adds a finished capture's decoder counters.
-func (m *sensorMetrics) done(st *sensor.Stats) {
-	d := &st.Decode
+// decodeErrors collects edgeward_decode_errors_total from the decoder
+// counters a capture's workers published.
+type decodeErrors struct {
+	p    *sensor.Progress
+	desc *prometheus.Desc
+}
+
+func (c decodeErrors) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c decodeErrors) Collect(ch chan<- prometheus.Metric) {
+	d := c.p.Decode()
 	for kind, n := range map[string]uint64{
 		"unsupported_link": d.UnsupportedLink, "bad_link": d.BadLink, "bad_ip": d.BadIP, "bad_transport": d.BadTransport,
 		"truncated": d.Truncated, "frag_invalid": d.FragInvalid, "frag_truncated": d.FragTruncated,
 	} {
-		m.decodeErr.WithLabelValues(kind).Add(float64(n))
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(n), kind)
 	}
-	m.table.Set(float64(st.Table.Active))
 }
 
 // serveMetrics serves /metrics, /healthz and /readyz on addr ("" serves

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -11,11 +13,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/edgeward/edgeward/flow"
 	"github.com/edgeward/edgeward/internal/kafkatest"
+	"github.com/edgeward/edgeward/sensor"
+	"github.com/edgeward/edgeward/sensor/live"
+	"github.com/edgeward/edgeward/sensor/pcapfile"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -217,5 +225,130 @@ func TestSensorMetricsListenFailsWithSpool(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the sensor did not exit 10 s after failing to serve metrics: the exporter's Close waits for Kafka without a deadline")
+	}
+}
+
+// replaySource is a live source whose workers each replay the same frames
+// and a few bad ones, tell the time of a quiet link, and wait for the
+// stop; then they pass frames the kernel still held, as AF_PACKET does.
+type replaySource struct {
+	frames []pcapfile.Frame
+	fed    sync.WaitGroup // each worker is done when it waits for the stop
+}
+
+// replayBad is how many bad frames each worker passes before the stop;
+// replayLate, after it.
+const replayBad, replayLate = 3, 2
+
+func (s *replaySource) Workers() int { return 2 }
+
+func (s *replaySource) Run(ctx context.Context, _ int, sink live.Sink) error {
+	bad := make([]byte, 14+20) // an Ethernet frame with an all-zero IPv4 header
+	bad[12] = 0x08
+	first, last := s.frames[0].TS, s.frames[len(s.frames)-1].TS
+	for range replayBad {
+		sink.Frame(bad, layers.LinkTypeEthernet, first)
+	}
+	for _, f := range s.frames {
+		sink.Frame(f.Data, f.Link, f.TS)
+	}
+	quiet := last + int64(2*time.Second)
+	sink.Advance(quiet)
+	s.fed.Done()
+	<-ctx.Done()
+	for range replayLate {
+		sink.Frame(bad, layers.LinkTypeEthernet, quiet+1)
+	}
+	return nil
+}
+
+func (s *replaySource) Stats() live.Stats { return live.Stats{} }
+func (s *replaySource) Close() error      { return nil }
+
+// metricValues gathers g's counters and gauges by name and label values,
+// as name{value,...}.
+func metricValues(t *testing.T, g prometheus.Gatherer) map[string]float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			var vals []string
+			for _, l := range m.GetLabel() {
+				vals = append(vals, l.GetValue())
+			}
+			name := mf.GetName()
+			if len(vals) > 0 {
+				name += "{" + strings.Join(vals, ",") + "}"
+			}
+			out[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+// TestSensorMetricsFollowLiveCapture checks what docs/operations.md says
+// of edgeward_decode_errors_total and edgeward_flow_table_entries with
+// live capture: they follow the capture while it runs, summed over its
+// workers, and end equal to its Stats.
+func TestSensorMetricsFollowLiveCapture(t *testing.T) {
+	pcap := filepath.Join(t.TempDir(), "s.pcap")
+	if code, _, e := runCmd("synth", "-o", pcap, "-flows", "30", "-duration", "10s"); code != 0 {
+		t.Fatalf("synth: %s", e)
+	}
+	r, err := pcapfile.Open(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &replaySource{}
+	for fr := (pcapfile.Frame{}); r.Next(&fr) == nil; {
+		fr.Data = bytes.Clone(fr.Data)
+		src.frames = append(src.frames, fr)
+	}
+	r.Close()
+	src.fed.Add(src.Workers())
+
+	reg := prometheus.NewRegistry()
+	cfg := sensor.Config{NoInspect: true, Progress: new(sensor.Progress)}
+	newSensorMetrics(reg, &cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var st sensor.Stats
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		st, err = sensor.Capture(ctx, src, cfg, func(*flow.Record) {})
+		done <- err
+	}()
+	src.fed.Wait()
+	running := metricValues(t, reg)
+	if got, want := running["edgeward_decode_errors_total{bad_ip}"], float64(2*replayBad); got != want {
+		t.Errorf("while capturing: %v bad_ip decode errors, want %v", got, want)
+	}
+	if running["edgeward_flow_table_entries"] == 0 {
+		t.Error("while capturing: no flow table entries")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after := metricValues(t, reg)
+	var errs float64
+	for name, v := range after {
+		if strings.HasPrefix(name, "edgeward_decode_errors_total{") {
+			errs += v
+		}
+	}
+	if st.Decode.BadIP != 2*(replayBad+replayLate) || after["edgeward_decode_errors_total{bad_ip}"] != float64(st.Decode.BadIP) ||
+		errs != float64(st.Errors()+st.Decode.Truncated) {
+		t.Errorf("after the capture: %v bad_ip and %v decode errors in all; its stats: %d bad_ip, %d errors and %d truncated",
+			after["edgeward_decode_errors_total{bad_ip}"], errs, st.Decode.BadIP, st.Errors(), st.Decode.Truncated)
+	}
+	if got := after["edgeward_flow_table_entries"]; got != float64(st.Table.Active) {
+		t.Errorf("after the capture: %v flow table entries, its stats %d", got, st.Table.Active)
 	}
 }
