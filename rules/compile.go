@@ -471,6 +471,9 @@ func (ld *loader) compile(defs []*fileDefs) *Set {
 			}
 			if p, dup := seen[rd.id.v]; dup {
 				ld.errf(rd.id.pos, "rule %s already defined at %s:%d:%d", rd.id.v, p.file, p.line, p.col)
+				// Compiled only for its own problems, so that lint reports
+				// them with the duplicate instead of after it is renamed.
+				ld.rule(env, inline, rd)
 				continue
 			}
 			seen[rd.id.v] = rd.id.pos

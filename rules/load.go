@@ -208,6 +208,12 @@ func isRuleFile(name string) bool {
 	return !strings.HasPrefix(name, ".") && (strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml"))
 }
 
+// RuleFiles is the rule files paths stand for, as Load reads them: each
+// path that is a file, and the *.yaml and *.yml of each directory (not
+// recursive, dot-files skipped), sorted; a path that cannot be read is a
+// diagnostic.
+func RuleFiles(paths []string) ([]string, Diagnostics) { return expandPaths(paths) }
+
 // expandPaths turns files and directories (their *.yaml and *.yml, not
 // recursive) into a sorted file list.
 func expandPaths(paths []string) ([]string, Diagnostics) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/edgeward/edgeward/internal/fswatch"
@@ -56,19 +57,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 // pack) there is nothing to watch and it waits for ctx. Any visible file
 // in a watched directory counts, as does the directory itself (removed,
 // it makes the reload fail, which the metrics show), and of a ConfigMap
-// update the ..data swap that completes it. debounce <= 0 is
-// DefaultDebounce; log may be nil.
+// update the ..data swap that completes it. A directory created again,
+// renamed over or switched to through a symlink is watched from then on
+// (fswatch.Follow). debounce <= 0 is DefaultDebounce; log may be nil.
 func Watch(ctx context.Context, paths []string, debounce time.Duration, log *slog.Logger, reload func() (*Set, error)) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	dirs := fswatch.Dirs(paths)
-	log = log.With("component", "rules", "dirs", dirs)
+	if len(paths) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	log = log.With("component", "rules", "dirs", fswatch.Dirs(paths))
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
-	cfg := fswatch.Config{Targets: dirs, Delay: debounce, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
-	err := fswatch.Run(ctx, cfg, func([]bool) {
+	cfg := fswatch.Config{Delay: debounce, ConfigMap: fswatch.ConfigMapData, DirChanges: true, Logger: log}
+	err := fswatch.Follow(ctx, cfg, func() []fswatch.Target { return watchTargets(paths) }, func([]fswatch.Target, []bool) {
 		set, err := reload()
 		if err == nil {
 			log.Info("rules reloaded", "rules", len(set.Rules()))
@@ -86,6 +91,19 @@ func Watch(ctx context.Context, paths []string, debounce time.Duration, log *slo
 		return fmt.Errorf("watching rules: %w", err)
 	}
 	return nil
+}
+
+// watchTargets is what Watch watches for paths now: each directory of
+// them (fswatch.Dirs), and each path in its parent, so that a rules
+// directory removed, created or switched to another is seen.
+func watchTargets(paths []string) []fswatch.Target {
+	ts := fswatch.Dirs(paths)
+	for _, p := range paths {
+		if t := fswatch.File(p); !slices.Contains(ts, t) {
+			ts = append(ts, t)
+		}
+	}
+	return ts
 }
 
 // Reload validates the complete rule set (the built-in pack, Dir and

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/edgeward/edgeward/pipeline"
 	"github.com/edgeward/edgeward/rules"
@@ -53,14 +54,18 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if *withBuiltin {
 		opts.Builtin = builtin.FS()
 	}
+	empty := emptyDirs(paths)
+	for _, d := range empty {
+		fmt.Fprintln(stdout, d)
+	}
 	switch args[0] {
 	case "lint":
 		diags := rules.Lint(paths, opts)
 		for _, d := range diags {
 			fmt.Fprintln(stdout, d)
 		}
-		if len(diags) > 0 {
-			fmt.Fprintf(stderr, "edgeward rules lint: %d problem(s)\n", len(diags))
+		if n := len(empty) + len(diags); n > 0 {
+			fmt.Fprintf(stderr, "edgeward rules lint: %d problem(s)\n", n)
 			return 1
 		}
 		fmt.Fprintln(stderr, "edgeward rules lint: no problems")
@@ -88,7 +93,7 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		fmt.Fprintf(stderr, "edgeward rules test: %d passed, %d failed\n", len(results)-failed, failed)
-		if failed > 0 {
+		if failed > 0 || len(empty) > 0 {
 			return 1
 		}
 		return 0
@@ -96,6 +101,22 @@ func runRules(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "edgeward rules: unknown subcommand %q\n", args[0])
 	usage()
 	return 2
+}
+
+// emptyDirs is a problem for each of paths that is a directory without
+// rule files: lint and test would check nothing there and pass, which a
+// mistyped directory or files named *.yml.tmpl must not.
+func emptyDirs(paths []string) rules.Diagnostics {
+	var ds rules.Diagnostics
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			continue // Lint and Load report a path they cannot read
+		}
+		if files, _ := rules.RuleFiles([]string{p}); len(files) == 0 {
+			ds = append(ds, rules.Diagnostic{File: p, Message: "no rule files (*.yml, *.yaml) in the directory"})
+		}
+	}
+	return ds
 }
 
 // parseInterspersed parses flags anywhere among the positional arguments

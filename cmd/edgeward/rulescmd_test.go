@@ -45,3 +45,23 @@ func TestRulesBuiltin(t *testing.T) {
 		t.Errorf("a name twice in the user layer: code %d output %q", code, out)
 	}
 }
+
+// A directory without rule files (the wrong directory, files named
+// *.yml.tmpl) is a problem for lint and test, not "no problems": nothing
+// was checked.
+func TestRulesEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "site.yml.tmpl"), []byte("- rule: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []string{"lint", "test"} {
+		code, out, e := runCmd("rules", sub, dir)
+		if code != 1 || !strings.Contains(out, dir+": no rule files") {
+			t.Errorf("rules %s EMPTYDIR: code %d stdout %q stderr %q, want 1 and the directory named", sub, code, out, e)
+		}
+	}
+	// With --builtin too: the user's directory is still empty.
+	if code, out, _ := runCmd("rules", "lint", "--builtin", dir); code != 1 || !strings.Contains(out, dir+": no rule files") {
+		t.Errorf("rules lint --builtin EMPTYDIR: code %d stdout %q", code, out)
+	}
+}

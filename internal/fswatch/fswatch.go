@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -112,6 +113,10 @@ type Config struct {
 	// does not exist yet) and watches the others, instead of failing Run.
 	SkipUnwatchable bool
 	Logger          *slog.Logger // nil discards
+	// dirGone, if set, is called when a watched directory is removed or
+	// renamed away (Follow): its watch is dead, even if a new directory
+	// of the same name reuses its inode number.
+	dirGone func()
 }
 
 // Run calls load as Config says until ctx is done, each time with which
@@ -186,6 +191,9 @@ func (c *Config) loop(ctx context.Context, events <-chan fsnotify.Event, errs <-
 			if !ok {
 				return nil
 			}
+			if c.dirGone != nil && ev.Has(fsnotify.Remove|fsnotify.Rename) && c.isDir(ev.Name) {
+				c.dirGone()
+			}
 			if c.mark(ev, changed) {
 				schedule()
 			}
@@ -233,6 +241,12 @@ func (c *Config) mark(ev fsnotify.Event, changed []bool) bool {
 	return hit
 }
 
+// isDir reports whether name is the directory of a target.
+func (c *Config) isDir(name string) bool {
+	name = filepath.Clean(name)
+	return slices.ContainsFunc(c.Targets, func(t Target) bool { return t.Dir == name })
+}
+
 // concerns reports whether a change to name concerns t. Hidden names are
 // editor swap and temporary files unless t is one of them or they are
 // the ConfigMap's.
@@ -250,6 +264,117 @@ func (c *Config) concerns(t Target, name string) bool {
 		return c.ConfigMap == ConfigMapAll || c.ConfigMap == ConfigMapData && base == configMapData
 	case t.Base == "":
 		return !strings.HasPrefix(base, ".")
+	}
+	return false
+}
+
+// missingDirPoll is how often Follow looks for a directory that did not
+// exist when its watch was set up: nothing can watch for its creation.
+const missingDirPoll = time.Second
+
+// Follow is Run for targets whose directories may appear, go away or be
+// replaced after start: a directory removed and created again, renamed
+// over, or reached through a symlink that is switched to another one.
+// A watch follows the directory it was set up on, not its name, so Follow
+// calls targets again, and watches what it returns, whenever a watched
+// directory was removed or renamed away (a new one of the same name may
+// reuse its inode number), is no longer the one its name leads to, or did
+// not exist and now does, or targets returns other targets (a path became
+// a directory);
+// the new watch starts with a load of every target, for the changes made
+// while there was none. To see its directories go and come, targets
+// should include each one's name in its parent (File). Directories that
+// cannot be watched are logged and looked for every second, whatever
+// cfg.SkipUnwatchable says; cfg.Targets and cfg.LoadAtStart apply to the
+// first watch.
+//
+// load gets the targets of the watch that saw the changes.
+func Follow(ctx context.Context, cfg Config, targets func() []Target, load func(targets []Target, changed []bool)) error {
+	first := true
+	for ctx.Err() == nil {
+		c := cfg
+		c.Targets, c.SkipUnwatchable = targets(), true
+		c.LoadAtStart = cfg.LoadAtStart || !first
+		first = false
+		if err := follow(ctx, c, targets, load); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// follow runs one watch of c.Targets until ctx is done or they are stale.
+func follow(ctx context.Context, c Config, targets func() []Target, load func([]Target, []bool)) error {
+	dirs := statDirs(c.Targets)
+	wctx, rewatch := context.WithCancel(ctx)
+	defer rewatch()
+	var gone atomic.Bool
+	c.dirGone = func() { gone.Store(true) }
+	stale := func() bool {
+		if gone.Load() {
+			return true
+		}
+		now := targets()
+		return !slices.Equal(now, c.Targets) || dirs.changed(statDirs(now))
+	}
+	if dirs.missing() {
+		go func() {
+			tick := time.NewTicker(missingDirPoll)
+			defer tick.Stop()
+			for {
+				select {
+				case <-wctx.Done():
+					return
+				case <-tick.C:
+					if stale() {
+						rewatch()
+						return
+					}
+				}
+			}
+		}()
+	}
+	return Run(wctx, c, func(changed []bool) {
+		load(c.Targets, changed)
+		if stale() {
+			rewatch()
+		}
+	})
+}
+
+// dirState is each directory of a set of targets as its name led to it
+// when the watch was set up; nil: it was not there.
+type dirState map[string]os.FileInfo
+
+func statDirs(ts []Target) dirState {
+	s := dirState{}
+	for _, t := range ts {
+		if fi, err := os.Stat(t.Dir); err == nil && fi.IsDir() {
+			s[t.Dir] = fi
+		} else {
+			s[t.Dir] = nil
+		}
+	}
+	return s
+}
+
+// changed reports whether a directory of s appeared, went away or is
+// another one in now.
+func (s dirState) changed(now dirState) bool {
+	for d, fi := range s {
+		cur := now[d]
+		if (fi == nil) != (cur == nil) || fi != nil && !os.SameFile(fi, cur) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s dirState) missing() bool {
+	for _, fi := range s {
+		if fi == nil {
+			return true
+		}
 	}
 	return false
 }

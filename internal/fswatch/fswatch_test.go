@@ -334,3 +334,56 @@ func TestUnwatchable(t *testing.T) {
 		t.Errorf("load after a write: changed %v", c)
 	}
 }
+
+// TestFollow: a directory that does not exist when Follow starts is
+// watched once it appears (found by polling: its parent is missing too),
+// and one removed and created again is watched again.
+func TestFollow(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "rules")
+	targets := func() []Target { return []Target{{Dir: dir}, File(dir)} }
+	loads := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, Config{Delay: 20 * time.Millisecond, DirChanges: true}, targets, func([]Target, []bool) { loads <- struct{}{} })
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-loads:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no load: %s", what)
+		}
+	}
+	drain := func() {
+		time.Sleep(100 * time.Millisecond)
+		for len(loads) > 0 {
+			<-loads
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the first watch is set up
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wait("the directory appeared")
+	drain()
+	writeFile(t, filepath.Join(dir, "a.yml"), "1")
+	wait("a file in the directory that appeared")
+	drain()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	wait("the directory went away")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	writeFile(t, filepath.Join(dir, "b.yml"), "2")
+	wait("a file in the directory created again")
+}

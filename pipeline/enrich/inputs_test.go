@@ -136,31 +136,37 @@ func TestIntelDirectoryAppearsLater(t *testing.T) {
 }
 
 // An intel directory replaced as a whole (removed and created again, as
-// rsync --delete-after or a deploy script does) keeps being watched.
+// rsync --delete-after or a deploy script does) keeps being watched, also
+// when it is created again at once and gets the old one's inode number
+// back (ext4), so that os.SameFile cannot tell it is another directory.
 func TestIntelDirectoryRecreated(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "lists")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.1\n")
-	e, logs := newEnricher(t, Config{Intel: []string{dir}, Debounce: 10 * time.Millisecond})
-	runEnricher(t, e)
-	if err := os.RemoveAll(dir); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.2\n")
-	time.Sleep(50 * time.Millisecond)
-	writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.3\n")
-	deadline := time.Now().Add(3 * time.Second)
-	for intelIP(e, "192.0.2.3") != "threats" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the recreated directory's list is never reloaded (192.0.2.1: %q, .2: %q):\n%s", intelIP(e, "192.0.2.1"), intelIP(e, "192.0.2.2"), logs)
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, pause := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(pause.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "lists")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.1\n")
+			e, logs := newEnricher(t, Config{Intel: []string{dir}, Debounce: 10 * time.Millisecond})
+			runEnricher(t, e)
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(pause)
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.2\n")
+			time.Sleep(200 * time.Millisecond)
+			writeFile(t, filepath.Join(dir, "threats.txt"), "192.0.2.3\n")
+			deadline := time.Now().Add(3 * time.Second)
+			for intelIP(e, "192.0.2.3") != "threats" {
+				if time.Now().After(deadline) {
+					t.Fatalf("the recreated directory's list is never reloaded (192.0.2.1: %q, .2: %q):\n%s", intelIP(e, "192.0.2.1"), intelIP(e, "192.0.2.2"), logs)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/edgeward/edgeward/internal/fswatch"
 )
@@ -17,126 +16,58 @@ import (
 // are role indexes.
 const targetIntel = len(roles)
 
-// watchSet is what one watch covers: the targets, the reload target each
-// stands for, and each watched directory as it was when the watch was set
-// up (nil: it did not exist, so it could not be watched).
-type watchSet struct {
-	targets []fswatch.Target
-	reload  []int
-	dirs    map[string]os.FileInfo
-}
-
-// watches is the files and directories to watch now. An intel directory is
-// watched for the lists in it and, in its parent, for itself, so that its
-// removal or creation is seen.
-func (e *Enricher) watches() watchSet {
-	var w watchSet
-	add := func(t fswatch.Target, target int) {
-		w.targets, w.reload = append(w.targets, t), append(w.reload, target)
-	}
+// watchTargets is what to watch now: each database file and intel list
+// file, and each intel directory with, in its parent, its own name, so that
+// its removal or creation is seen.
+func (e *Enricher) watchTargets() []fswatch.Target {
+	var ts []fswatch.Target
 	for i := range roles {
 		if p := e.path(i); p != "" {
-			add(fswatch.File(p), i)
+			ts = append(ts, fswatch.File(p))
 		}
 	}
 	for _, p := range e.cfg.Intel {
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			add(fswatch.Target{Dir: filepath.Clean(p)}, targetIntel)
+			ts = append(ts, fswatch.Target{Dir: filepath.Clean(p)})
 		}
-		add(fswatch.File(p), targetIntel)
+		ts = append(ts, fswatch.File(p))
 	}
-	w.dirs = map[string]os.FileInfo{}
-	for _, t := range w.targets {
-		if fi, err := os.Stat(t.Dir); err == nil && fi.IsDir() {
-			w.dirs[t.Dir] = fi
-		} else {
-			w.dirs[t.Dir] = nil
-		}
-	}
-	return w
+	return ts
 }
 
-// stale reports whether w no longer watches what it should: a directory
-// appeared, went away or was replaced, or an intel path became or stopped
-// being a directory.
-func (w *watchSet) stale(now watchSet) bool {
-	if !slices.Equal(w.targets, now.targets) {
-		return true
-	}
-	for d, fi := range w.dirs {
-		cur := now.dirs[d]
-		if (fi == nil) != (cur == nil) || fi != nil && !os.SameFile(fi, cur) {
-			return true
+// reloadTarget is what a change to t reloads: a database's role index, or
+// targetIntel.
+func (e *Enricher) reloadTarget(t fswatch.Target) int {
+	for i := range roles {
+		if p := e.path(i); p != "" && fswatch.File(p) == t {
+			return i
 		}
 	}
-	return false
+	return targetIntel
 }
-
-// missing reports whether a directory of w could not be watched.
-func (w *watchSet) missing() bool {
-	for _, fi := range w.dirs {
-		if fi == nil {
-			return true
-		}
-	}
-	return false
-}
-
-// missingDirPoll is how often Run looks for a directory that did not exist
-// when it was last set up: no event says that it was created.
-const missingDirPoll = time.Second
 
 // Run watches the directories of the databases and intel lists and
 // reloads what changed, after Config.Debounce of quiet, until ctx is done.
 // It reloads everything once when it starts, for what changed since New.
 // A directory that does not exist yet is watched once it appears, and one
-// removed and created again is watched again. A reload that fails keeps
-// what was loaded before; the failure is logged and counted.
+// removed and created again, or renamed over, is watched again
+// (fswatch.Follow). A reload that fails keeps what was loaded before; the
+// failure is logged and counted.
 func (e *Enricher) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := e.watch(ctx); err != nil {
-			return fmt.Errorf("enrich: watching databases: %w", err)
-		}
-	}
-	return nil
-}
-
-// watch runs one watch of what watches returns until ctx is done or the
-// directories to watch change.
-func (e *Enricher) watch(ctx context.Context) error {
-	w := e.watches()
-	wctx, rewatch := context.WithCancel(ctx)
-	defer rewatch()
-	if w.missing() {
-		go func() {
-			t := time.NewTicker(missingDirPoll)
-			defer t.Stop()
-			for {
-				select {
-				case <-wctx.Done():
-					return
-				case <-t.C:
-					if w.stale(e.watches()) {
-						rewatch()
-						return
-					}
-				}
-			}
-		}()
-	}
-	cfg := fswatch.Config{Targets: w.targets, Delay: e.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, SkipUnwatchable: true, Logger: e.log}
-	return fswatch.Run(wctx, cfg, func(changed []bool) {
+	cfg := fswatch.Config{Delay: e.cfg.Debounce, LoadAtStart: true, IgnoreChmod: true, Logger: e.log}
+	err := fswatch.Follow(ctx, cfg, e.watchTargets, func(ts []fswatch.Target, changed []bool) {
 		var dirty [targetIntel + 1]bool
 		for i, c := range changed {
 			if c {
-				dirty[w.reload[i]] = true
+				dirty[e.reloadTarget(ts[i])] = true
 			}
 		}
 		e.reloadDirty(dirty)
-		if w.stale(e.watches()) {
-			rewatch()
-		}
 	})
+	if err != nil {
+		return fmt.Errorf("enrich: watching databases: %w", err)
+	}
+	return nil
 }
 
 func (e *Enricher) reloadDirty(dirty [targetIntel + 1]bool) {
